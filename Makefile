@@ -1,0 +1,30 @@
+# The two commands of the README: `make setup` then `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test quickstart world-demo clean
+
+# A virtual environment with PyTorch for the CPU (pinned so pip does not pull CUDA wheels),
+# then the kit itself, editable, with its test tools.
+setup:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev]"
+	@echo "soralite is set up: activate with 'source $(BIN)/activate'"
+
+# Unit tests, then every notebook executed at the smoke preset.
+test:
+	SORALITE_PRESET=smoke $(BIN)/python -m pytest -n 2 -q tests
+	SORALITE_PRESET=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks
+
+world-demo:
+	$(BIN)/soralite make-data --n 300 --seed 11 --out runs/world-demo
+	$(BIN)/soralite score runs/world-demo
+
+quickstart:
+	$(BIN)/soralite quickstart --preset tiny --out runs/quickstart
+
+clean:
+	rm -rf runs .pytest_cache

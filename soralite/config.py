@@ -1,0 +1,320 @@
+"""Configs and presets (built in every notebook's first cells; see DESIGN.md, "Scales").
+
+Every setting of the kit lives in a dataclass here; a *preset* is a named, complete `Config`.
+Any field can be overridden from code (`get_config("tiny", world__height=64)` or
+`get_config("tiny", overrides={"world.height": 64})`) and from the command line
+(`--set world.height=64`). `SORALITE_PRESET` picks the preset where none is given; unset, it is
+`tiny` on a CPU and `workshop` on a GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+# ----------------------------------------------------------------------------------------------
+# The world's fixed vocabulary (WORLD.md: palette, shapes, motions are fixed values)
+
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (230, 50, 50),
+    "green": (50, 200, 80),
+    "blue": (60, 110, 240),
+    "yellow": (240, 220, 60),
+    "purple": (170, 80, 220),
+    "cyan": (60, 210, 220),
+}
+WALL_RGB: tuple[int, int, int] = (128, 128, 128)
+BACKGROUND_RGB: tuple[int, int, int] = (0, 0, 0)
+COLOURS: tuple[str, ...] = tuple(PALETTE)
+SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
+SIZES: tuple[str, ...] = ("small", "large")
+SIZE_FRACTION: dict[str, float] = {"small": 0.20, "large": 0.30}
+MOTIONS: tuple[str, ...] = (
+    "moving left", "moving right", "moving up", "moving down",
+    "standing still", "bouncing", "falling",
+)
+HELD_OUT: tuple[tuple[str, str], ...] = (("yellow", "triangle"), ("blue", "circle"))
+
+
+@dataclass
+class WorldConfig:
+    """The toy world of WORLD.md: what a clip may contain and how big it is (notebook 01)."""
+
+    frames: int = 16                      # T
+    height: int = 32                      # H
+    width: int = 32                       # W
+    fps: int = 8
+    colours: tuple[str, ...] = COLOURS
+    shapes: tuple[str, ...] = SHAPES
+    sizes: tuple[str, ...] = SIZES
+    motions: tuple[str, ...] = MOTIONS
+    min_objects: int = 1
+    max_objects: int = 3
+    wall_prob: float = 0.0                # chance that a scene has the gray wall
+    speed_range: tuple[float, float] = (0.02, 0.04)   # in units of min(H, W) per frame
+    gravity: float = 0.004                # falling: units of min(H, W) per frame^2
+    restitution: float = 0.8              # falling: share of speed kept at the floor
+    wall_width: float = 0.15              # wall width as a share of W
+    held_out: tuple[tuple[str, str], ...] = HELD_OUT
+    exclude_held_out: bool = True         # training worlds never show the held-out pairs
+
+
+@dataclass
+class VAEConfig:
+    """The video VAE (notebook 03, `soralite/vae.py`)."""
+
+    in_channels: int = 3
+    latent_channels: int = 4
+    base_channels: int = 32
+    temporal_compression: int = 2
+    spatial_compression: int = 4
+    num_res_blocks: int = 2
+    kl_weight: float = 1e-6
+    scaling_factor: float = 1.0           # measured from data after training (1 / std of latents)
+
+
+@dataclass
+class DiTConfig:
+    """The diffusion transformer (notebook 05, `soralite/dit.py`)."""
+
+    patch_size: tuple[int, int, int] = (1, 2, 2)   # (pt, ph, pw)
+    hidden_size: int = 128
+    depth: int = 6
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    attention: str = "full"               # "full" spacetime or "factorized" (spatial, then temporal)
+    pos_embed: str = "sincos"             # "sincos" or "rope"
+    text_dim: int = 128
+    text_depth: int = 2
+
+
+@dataclass
+class TrainConfig:
+    """How long and how fast each stage trains (notebooks 03 and 06)."""
+
+    vae_steps: int = 2000
+    vae_batch_size: int = 16
+    vae_lr: float = 2e-3
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    warmup_steps: int = 100
+    checkpoint_every: int = 500
+    log_every: int = 50
+    num_workers: int = 0
+
+
+@dataclass
+class Config:
+    """Everything one run needs; a preset is a named instance of this."""
+
+    name: str = "custom"
+    seed: int = 0
+    device: str = "auto"                  # "auto" picks cuda when present, else cpu
+    world: WorldConfig = field(default_factory=WorldConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        return _from_dict(cls, d)
+
+    def resolved_device(self) -> str:
+        """The torch device string this config runs on."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets
+
+
+def _smoke() -> Config:
+    """Tests and CI: every notebook executes in seconds."""
+    return Config(
+        name="smoke",
+        world=WorldConfig(frames=4, height=16, width=16, max_objects=1),
+        vae=VAEConfig(base_channels=8, num_res_blocks=1),
+        dit=DiTConfig(hidden_size=32, depth=2, num_heads=2, text_dim=32, text_depth=1),
+        train=TrainConfig(vae_steps=3, vae_batch_size=2, steps=3, batch_size=2,
+                          warmup_steps=1, checkpoint_every=2, log_every=1, ema_decay=0.9),
+    )
+
+
+def _tiny() -> Config:
+    """A laptop CPU with 2 cores: quickstart in about 10 minutes."""
+    return Config(
+        name="tiny",
+        world=WorldConfig(
+            frames=16, height=32, width=32,
+            colours=("red", "green", "blue", "yellow"),
+            sizes=("large",),
+            motions=("moving left", "moving right", "moving up", "moving down"),
+            max_objects=1,
+        ),
+    )
+
+
+def _workshop() -> Config:
+    """One GPU with 16 GB: real quality in well under an hour."""
+    return Config(
+        name="workshop",
+        world=WorldConfig(frames=16, height=64, width=64, max_objects=2),
+        vae=VAEConfig(base_channels=64, latent_channels=8),
+        dit=DiTConfig(hidden_size=384, depth=12, num_heads=6, text_dim=256),
+        train=TrainConfig(vae_steps=6000, vae_batch_size=16, steps=20000, batch_size=64),
+    )
+
+
+PRESETS = {"smoke": _smoke, "tiny": _tiny, "workshop": _workshop}
+
+
+def default_preset() -> str:
+    """`SORALITE_PRESET` if set, else `workshop` on a GPU and `tiny` on a CPU."""
+    env = os.environ.get("SORALITE_PRESET", "").strip()
+    if env:
+        return env
+    import torch
+
+    return "workshop" if torch.cuda.is_available() else "tiny"
+
+
+def get_config(preset: str | None = None, overrides: dict[str, Any] | list[str] | None = None,
+               **kwargs: Any) -> Config:
+    """A fresh copy of a preset with overrides applied.
+
+    `overrides` maps dotted keys to values (`{"world.height": 64}`) or is a list of
+    `"key=value"` strings as given on the command line; keyword arguments use `__` for the dot
+    (`world__height=64`). Unknown presets and unknown keys raise `ValueError`.
+    """
+    preset = preset or default_preset()
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; allowed presets: {', '.join(PRESETS)}")
+    cfg = PRESETS[preset]()
+    items: list[tuple[str, Any]] = []
+    if isinstance(overrides, dict):
+        items += list(overrides.items())
+    elif overrides:
+        for s in overrides:
+            if "=" not in s:
+                raise ValueError(f"override {s!r} is not of the form key=value (e.g. world.height=64)")
+            k, v = s.split("=", 1)
+            items.append((k.strip(), _parse_value(v.strip())))
+    items += [(k.replace("__", "."), v) for k, v in kwargs.items()]
+    for key, value in items:
+        set_field(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def set_field(cfg: Config, key: str, value: Any) -> None:
+    """Set a dotted field (`"world.height"`), converting the value to the field's type."""
+    obj: Any = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        names = [f.name for f in dataclasses.fields(obj)]
+        if part not in names:
+            where = ".".join(parts[:i]) or "the config"
+            raise ValueError(f"unknown config key {key!r}: {where} has fields {', '.join(names)}")
+        if i == len(parts) - 1:
+            current = getattr(obj, part)
+            setattr(obj, part, _coerce(value, current, key))
+        else:
+            obj = getattr(obj, part)
+
+
+def validate(cfg: Config) -> None:
+    """Raise `ValueError` naming the field when a setting is outside what the world allows."""
+    w = cfg.world
+    if w.frames < 1:
+        raise ValueError(f"world.frames must be >= 1 (got {w.frames})")
+    if w.height < 16 or w.width < 16:
+        raise ValueError(f"world.height and world.width must be >= 16 (got {w.height} x {w.width})")
+    for name, allowed, values in (("colours", COLOURS, w.colours), ("shapes", SHAPES, w.shapes),
+                                  ("sizes", SIZES, w.sizes), ("motions", MOTIONS, w.motions)):
+        bad = [v for v in values if v not in allowed]
+        if bad or not values:
+            raise ValueError(f"world.{name} has {bad or 'nothing'}; allowed: {', '.join(allowed)}")
+    if not 1 <= w.min_objects <= w.max_objects <= 3:
+        raise ValueError(f"need 1 <= world.min_objects <= world.max_objects <= 3 "
+                         f"(got {w.min_objects}, {w.max_objects})")
+    if w.max_objects > len(w.colours):
+        raise ValueError(f"world.max_objects={w.max_objects} needs at least that many colours "
+                         f"(objects in one clip have distinct colours); got {len(w.colours)}")
+
+
+def _parse_value(s: str) -> Any:
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return s
+
+
+def _coerce(value: Any, current: Any, key: str) -> Any:
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{key} takes true or false (got {value!r})")
+        return bool(value)
+    try:
+        if isinstance(current, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, tuple):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} takes a {type(current).__name__} (got {value!r})") from None
+    return value
+
+
+def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    kwargs = {}
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    for k, v in d.items():
+        if k not in names:
+            raise ValueError(f"unknown field {k!r} for {cls.__name__}; fields: {', '.join(names)}")
+        default = getattr(cls(), k) if k in names else None
+        if dataclasses.is_dataclass(default):
+            kwargs[k] = _from_dict(type(default), v)
+        elif isinstance(default, tuple):
+            kwargs[k] = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        else:
+            kwargs[k] = v
+    return cls(**kwargs)
+
+
+def runs_dir() -> "os.PathLike[str]":
+    """Where checkpoints and outputs go by default: `$SORALITE_RUNS`, else `runs/` at the root of
+    the source checkout (so notebooks and the command line share it), else `./runs`."""
+    from pathlib import Path
+
+    env = os.environ.get("SORALITE_RUNS")
+    if env:
+        return Path(env)
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").exists() and (root / "soralite").is_dir():
+        return root / "runs"
+    return Path("runs")
