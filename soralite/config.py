@@ -52,7 +52,7 @@ class WorldConfig:
     motions: tuple[str, ...] = MOTIONS
     min_objects: int = 1
     max_objects: int = 3
-    wall_prob: float = 0.0                # chance that a scene has the gray wall
+    wall_prob: float = 0.2                # chance that a scene has the gray wall
     speed_range: tuple[float, float] = (0.02, 0.04)   # in units of min(H, W) per frame
     gravity: float = 0.004                # falling: units of min(H, W) per frame^2
     restitution: float = 0.8              # falling: share of speed kept at the floor
@@ -73,6 +73,7 @@ class VAEConfig:
     num_res_blocks: int = 2
     kl_weight: float = 1e-6
     scaling_factor: float = 1.0           # measured from data after training (1 / std of latents)
+    chunk_frames: int = 16                # longer clips are encoded/decoded in chunks (0 = never)
 
 
 @dataclass
@@ -86,8 +87,12 @@ class DiTConfig:
     mlp_ratio: float = 4.0
     attention: str = "full"               # "full" spacetime or "factorized" (spatial, then temporal)
     pos_embed: str = "sincos"             # "sincos" or "rope"
-    text_dim: int = 128
-    text_depth: int = 2
+    text_dim: int = 128                   # width of the text encoder's features
+    text_depth: int = 2                   # text encoder layers
+    text_heads: int = 4                   # text encoder attention heads (must divide text_dim)
+    text_max_length: int = 32             # prompt tokens; the longest standard caption has 26
+    timestep_scale: float = 1000.0        # t is scaled before the sinusoid: 1000 for flow times in
+                                          # [0, 1], 1.0 for DDPM integer timesteps
 
 
 @dataclass
@@ -148,7 +153,7 @@ def _smoke() -> Config:
     """Tests and CI: every notebook executes in seconds."""
     return Config(
         name="smoke",
-        world=WorldConfig(frames=4, height=16, width=16, max_objects=1),
+        world=WorldConfig(frames=4, height=16, width=16, max_objects=1, wall_prob=0.0),
         vae=VAEConfig(base_channels=8, num_res_blocks=1),
         dit=DiTConfig(hidden_size=32, depth=2, num_heads=2, text_dim=32, text_depth=1),
         train=TrainConfig(vae_steps=3, vae_batch_size=2, steps=3, batch_size=2,
@@ -165,7 +170,7 @@ def _tiny() -> Config:
             colours=("red", "green", "blue", "yellow"),
             sizes=("large",),
             motions=("moving left", "moving right", "moving up", "moving down"),
-            max_objects=1,
+            max_objects=1, wall_prob=0.0,
         ),
     )
 
@@ -174,7 +179,7 @@ def _workshop() -> Config:
     """One GPU with 16 GB: real quality in well under an hour."""
     return Config(
         name="workshop",
-        world=WorldConfig(frames=16, height=64, width=64, max_objects=2),
+        world=WorldConfig(frames=16, height=64, width=64, max_objects=2, wall_prob=0.0),
         vae=VAEConfig(base_channels=64, latent_channels=8),
         dit=DiTConfig(hidden_size=384, depth=12, num_heads=6, text_dim=256),
         train=TrainConfig(vae_steps=6000, vae_batch_size=16, steps=20000, batch_size=64),
@@ -205,7 +210,12 @@ def get_config(preset: str | None = None, overrides: dict[str, Any] | list[str] 
     preset = preset or default_preset()
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; allowed presets: {', '.join(PRESETS)}")
-    cfg = PRESETS[preset]()
+    return apply_overrides(PRESETS[preset](), overrides, **kwargs)
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any] | list[str] | None = None,
+                    **kwargs: Any) -> Config:
+    """Apply overrides (as `get_config` takes them) to `cfg` in place, validate, and return it."""
     items: list[tuple[str, Any]] = []
     if isinstance(overrides, dict):
         items += list(overrides.items())

@@ -110,8 +110,8 @@ def classify_shape(mask: np.ndarray) -> tuple[str, float]:
     bottom = (m * np.clip(0.5 + rows * h / 2, 0, 1)[:, None]).sum()
     if top / max(top + bottom, 1e-9) < TRIANGLE_TOP_SHARE:
         return "triangle", fill
-    corners = rows[:, None] ** 2 + cols[None, :] ** 2 > 1.15            # (h, w): outside the circle
-    corner_fill = m[corners].mean() if corners.any() else fill
+    corners = rows[:, None] ** 2 + cols[None, :] ** 2 > 1.1             # (h, w): outside the circle
+    corner_fill = m[corners].mean() if corners.any() else (fill > 0.9)
     return ("square" if corner_fill > SQUARE_CORNER_FILL else "circle"), fill
 
 
@@ -363,3 +363,87 @@ def summarize(per: list[dict]) -> dict:
     out["adherence_held_out"] = mean("adheres", out_) if out_ else None
     out["per_clip"] = per
     return out
+
+
+def read_captions(folder) -> list[dict]:
+    """The lines of `folder/captions.jsonl` (each with at least `file` and `caption`)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder at '{folder}'")
+    path = folder / "captions.jsonl"
+    if not path.exists():
+        raise ValueError(f"no captions.jsonl in '{folder}': scoring needs each clip's caption, one "
+                         f'JSON line a clip like {{"file": "clip_00000.npy", "caption": "a red '
+                         f'circle moving left"}} (soralite make-data writes it)')
+    rows = []
+    for k, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {k}: not JSON ({e.msg})") from None
+        if not isinstance(row, dict) or "file" not in row or "caption" not in row:
+            raise ValueError(f"{path}, line {k}: needs the keys 'file' and 'caption'")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path} lists no clips")
+    return rows
+
+
+def score_folder(folder, progress: bool = False) -> dict:
+    """Score every clip listed in `folder/captions.jsonl` (`soralite score DIR`)."""
+    from pathlib import Path
+
+    from soralite.video import load_clip
+
+    rows = read_captions(folder)
+    items = rows
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(rows, desc="scoring", unit="clip")
+    per = []
+    for row in items:
+        clip = load_clip(Path(folder) / row["file"])
+        scene = SceneTruth.from_dict(row["scene"]) if row.get("scene") else None
+        r = score_clip(clip, row["caption"], scene)
+        r["file"] = row["file"]
+        per.append(r)
+    return summarize(per)
+
+
+AGREEMENT_SETTINGS = {
+    "32px, 1-3 objects": dict(),
+    "32px, always a wall": dict(wall_prob=1.0),
+    "64px, 1-3 objects, walls": dict(height=64, width=64, wall_prob=0.5),
+    "32x48 non-square, walls": dict(height=32, width=48, wall_prob=0.3),
+}
+
+
+def agreement(n: int = 1000, seed: int = 0, progress: bool = False) -> dict:
+    """The tracker's floor: its agreement with the captions of world clips, across settings
+    (`AGREEMENT_SETTINGS`, `n` clips in all), and the same with the captions shuffled (chance)."""
+    import dataclasses as dc
+
+    from soralite.config import WorldConfig
+    from soralite.world import generate
+
+    per, shuffled, by_setting = [], [], {}
+    rng = np.random.default_rng(seed)
+    k = len(AGREEMENT_SETTINGS)
+    for j, (name, kw) in enumerate(AGREEMENT_SETTINGS.items()):
+        m = n // k + (j < n % k)
+        batch = generate(dc.replace(WorldConfig(), **kw), m, seed=seed + j)
+        rows = score_clips(batch.clips, batch.captions, batch.scenes, progress=progress)["per_clip"]
+        perm = rng.permutation(m)
+        wrong = [batch.captions[i] for i in perm]
+        rows_shuffled = [score_clip(c, cap) for c, cap in zip(batch.clips, wrong)]
+        by_setting[name] = summarize(rows)["adherence"]
+        per += rows
+        shuffled += rows_shuffled
+    return {"n": len(per), "agreement": summarize(per)["adherence"],
+            "shuffled_agreement": summarize(shuffled)["adherence"], "by_setting": by_setting}

@@ -25,7 +25,8 @@ MIN_SIDE = 4            # WORLD.md: an object's side is never below 4 pixels
 MAX_LAYOUT_TRIES = 500  # redraws of a layout before giving up with a clear error
 LAYOUT_GAP = 1.0        # pixels kept between two objects' boxes, so their blobs never touch
 REDRAW_OBJECTS_EVERY = 50  # a random scene whose objects cannot fit is drawn anew this often
-MIN_CLEAR_SHARE = 0.3   # with a wall: each object is wholly clear of it in this share of frames
+MIN_CLEAR_SHARE = 0.2   # with a wall: each object is wholly clear of it in this share of frames
+MIN_CLEAR_FRAMES = 3    # ... and in at least this many (the tracker reads motion from them)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -345,7 +346,8 @@ def _place_wall(objects: list[ObjectTruth], world: WorldConfig,
         return wall_columns(W, rng.uniform(0.25 * W, 0.75 * W), world.wall_width)
     o = movers[0]
     lo, hi = o.cx.min(), o.cx.max()
-    margin = (o.side + ww) / 2 + LAYOUT_GAP
+    step = np.abs(np.diff(o.cx)).max() if len(o.cx) > 1 else 0.0
+    margin = (o.side + ww) / 2 + LAYOUT_GAP + 2 * step          # clear for two frames each side
     centre = rng.uniform(lo + margin, hi - margin) if hi - lo > 2 * margin else rng.uniform(lo, hi)
     return wall_columns(W, centre, world.wall_width)
 
@@ -391,13 +393,14 @@ def sample_scene(world: WorldConfig, rng: np.random.Generator,
         wall_cols = None
         if wall:
             wall_cols = _place_wall(objects, world, rng)
-            min_clear = max(2, math.ceil(MIN_CLEAR_SHARE * T))
+            min_clear = max(MIN_CLEAR_FRAMES, math.ceil(MIN_CLEAR_SHARE * T))
             if any(clear_of_wall(o, wall_cols).sum() < min(min_clear, T) for o in objects):
                 continue
         return SceneTruth(T, H, W, objects, wall_cols, with_size=len(world.sizes) > 1)
-    raise ValueError(f"could not place {len(specs)} objects without overlap in a "
-                     f"{world.frames}x{world.height}x{world.width} clip after {MAX_LAYOUT_TRIES} "
-                     f"tries; use fewer or smaller objects, or a larger frame")
+    raise ValueError(f"could not place {len(specs)} object(s) in a {world.frames}x{world.height}x"
+                     f"{world.width} clip after {MAX_LAYOUT_TRIES} tries without overlap"
+                     f"{' and with each clear of the wall in enough frames' if wall else ''}; "
+                     f"use fewer or smaller objects, or a larger frame")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -503,3 +506,43 @@ class WorldDataset(torch.utils.data.IterableDataset):
         for i in range(worker, self.epoch_size, workers):
             scene = sample_scene(self.world, clip_rng(self.seed, i, epoch))
             yield {"video": to_tensor(render(scene)), "caption": scene.caption, "index": i}
+
+
+def export_clips(world: WorldConfig, n: int, out, seed: int = 0, gif: bool = True,
+                 progress: bool = True) -> dict:
+    """Write `n` clips to folder `out`: `clip_00000.npy` (uint8 `(T, H, W, 3)`), a `.gif` beside
+    each (unless `gif=False`), `captions.jsonl` (one JSON object a clip: `file`, `caption`,
+    `description`, `scene`) and `world.json` (the world's settings). Used by `soralite make-data`."""
+    import json
+    from pathlib import Path
+
+    from soralite.config import Config, validate
+    from soralite.video import save_clip
+
+    if n < 1:
+        raise ValueError(f"--n must be at least 1 (got {n})")
+    validate(Config(world=world))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    items = range(n)
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="rendering", unit="clip")
+    lines = []
+    for i in items:
+        scene = sample_scene(world, clip_rng(seed, i))
+        clip = render(scene)
+        name = f"clip_{i:05d}"
+        np.save(out / f"{name}.npy", clip, allow_pickle=False)
+        if gif:
+            save_clip(out / f"{name}.gif", clip, fps=world.fps)
+        lines.append(json.dumps({"file": f"{name}.npy", "caption": scene.caption,
+                                 "description": describe(scene), "seed": seed, "index": i,
+                                 "scene": scene.to_dict()}))
+    tmp = out / "captions.jsonl.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(out / "captions.jsonl")
+    (out / "world.json").write_text(json.dumps(dataclasses.asdict(world), indent=2))
+    return {"out": str(out), "clips": n, "seed": seed,
+            "shape": [world.frames, world.height, world.width, 3]}
