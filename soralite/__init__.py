@@ -16,3 +16,7 @@ from soralite.sampler import sample
 
 __all__ += ["DDPMScheduler", "DDIMScheduler", "FlowMatchEulerScheduler", "FlowMatchHeunScheduler",
             "get_scheduler", "sample"]
+
+from soralite.vae import VideoVAE, DiagonalGaussian
+
+__all__ += ["VideoVAE", "DiagonalGaussian"]

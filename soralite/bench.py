@@ -50,7 +50,78 @@ def machine() -> dict:
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
-BENCHES = {"world": bench_world}
+# Peak dense bf16 tensor-core FLOP/s by device name (vendor data sheets), for the model FLOPs
+# utilization; the first key found in the device's name wins, unknown devices report none.
+PEAK_BF16_FLOPS = {"H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12, "GH200": 989e12,
+                   "B200": 2250e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
+
+
+def peak_bf16_flops(device_name: str | None) -> float | None:
+    for key, flops in PEAK_BF16_FLOPS.items():
+        if device_name and key in device_name:
+            return flops
+    return None
+
+
+def bench_dit(repeats: int = 5, cfg=None, steps: int = 5) -> dict:
+    """Denoiser training throughput at a preset: one step is forward, backward and AdamW on a
+    batch of `train.batch_size` random latents; reports the median over `repeats` of `steps`
+    steps as clips/s and tokens/s, and on a GPU the model FLOPs utilization (FLOPs of one step
+    counted by `FlopCounterMode`, against the device's peak dense bf16 FLOP/s)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from soralite.config import get_config
+    from soralite.dit import Denoiser, count_parameters
+    from soralite.train import autocast_context, diffusion_loss, latent_shape, make_scheduler, num_tokens
+
+    cfg = cfg or get_config()
+    device = torch.device(cfg.resolved_device())
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    torch.manual_seed(cfg.seed)
+    model = Denoiser(cfg).to(device).train()
+    fwd = torch.compile(model) if cfg.train.compile else model
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
+    sched, autocast = make_scheduler(cfg), autocast_context(cfg, device)
+    B = cfg.train.batch_size
+    x0 = torch.randn(B, *latent_shape(cfg), device=device)                 # (B, C, t, h, w)
+    ids, mask = model.encode_prompts(["a red circle moving left"] * B, device)
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def step():
+        loss, _, _ = diffusion_loss(fwd, sched, x0, ids, mask, g, autocast)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def run():
+        for _ in range(steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    clips_per_s = _median_rate(run, B * steps, repeats)
+    tokens = num_tokens(cfg)
+    out = {"preset": cfg.name, "device": str(device), "batch_size": B, "tokens_per_clip": tokens,
+           "dit_parameters": count_parameters(model.dit), "precision": cfg.train.precision,
+           "compile": cfg.train.compile, "seconds_per_step": round(B / clips_per_s, 4),
+           "clips_per_second": round(clips_per_s, 1),
+           "tokens_per_second": round(clips_per_s * tokens, 1)}
+    if device.type == "cuda":
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops()
+        name = torch.cuda.get_device_name(device)
+        peak = peak_bf16_flops(name)
+        achieved = flops * clips_per_s / B
+        out.update({"flops_per_step": flops, "achieved_tflops": round(achieved / 1e12, 2),
+                    "peak_bf16_tflops": peak and peak / 1e12,
+                    "mfu": round(achieved / peak, 4) if peak else None})
+    return out
+
+
+BENCHES = {"world": bench_world, "dit": bench_dit}
 
 
 def register_cli(sub, add_config_args) -> None:
@@ -66,7 +137,13 @@ def register_cli(sub, add_config_args) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     report = {"machine": machine()}
+    import inspect
+
+    from soralite.config import get_config
+
     for name in args.only or BENCHES:
-        report[name] = BENCHES[name](repeats=args.repeats)
+        takes_cfg = "cfg" in inspect.signature(BENCHES[name]).parameters
+        kwargs = {"cfg": get_config(args.preset, args.overrides)} if takes_cfg else {}
+        report[name] = BENCHES[name](repeats=args.repeats, **kwargs)
     print(json.dumps(report, indent=2))
     return 0

@@ -67,11 +67,14 @@ class VAEConfig:
 
     in_channels: int = 3
     latent_channels: int = 4
-    base_channels: int = 32
+    base_channels: int = 32               # width of the causal 3D-conv blocks
+    patch_channels: int = 256             # width of the per-patch MLP blocks
+    num_mlp_blocks: int = 2               # per-patch MLP blocks in the encoder and in the decoder
     temporal_compression: int = 2
     spatial_compression: int = 4
     num_res_blocks: int = 2
     kl_weight: float = 1e-6
+    l1_weight: float = 0.0                # loss = MSE + l1_weight * L1 + kl_weight * KL
     scaling_factor: float = 1.0           # measured from data after training (1 / std of latents)
     chunk_frames: int = 16                # longer clips are encoded/decoded in chunks (0 = never)
 
@@ -112,6 +115,25 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     num_workers: int = 0
+    # the denoiser (notebook 06, `soralite/train.py`)
+    objective: str = "flow"               # "flow" (rectified flow) or "ddpm"
+    prediction_type: str = "v_prediction" # ddpm only: "epsilon", "v_prediction" or "sample"
+    beta_schedule: str = "cosine"         # ddpm only: "linear", "cosine" or "sigmoid"
+    time_sampling: str = "logit_normal"   # flow only: "logit_normal" or "uniform"
+    flow_shift: float = 0.0               # flow only: 0 = the resolution shift sqrt(tokens / 16)
+    cfg_dropout: float = 0.1              # share of prompts replaced by "" (classifier-free guidance)
+    lr_min_ratio: float = 0.1             # cosine decay ends at lr * lr_min_ratio
+    pool_clips: int = 4096                # world clips rendered and VAE-encoded once, then reused
+    precision: str = "auto"               # "auto" (bf16 autocast on a GPU, fp32 on a CPU), "fp32", "bf16"
+    compile: bool = False                 # torch.compile the denoiser
+    threads: int = 0                      # CPU threads; 0 = re-chosen as it trains (1 or all cores)
+    loss_buckets: int = 5                 # the loss is logged per bucket of noise level t
+    # sampling and evaluation (notebook 07, `soralite/pipeline.py`)
+    sampler: str = "auto"                 # "auto" (flow_euler for flow, ddim for ddpm) or a scheduler name
+    sample_steps: int = 25
+    guidance_scale: float = 4.0
+    eval_clips: int = 200                 # in-distribution prompts scored after training
+    eval_held_out_clips: int = 40         # held-out prompts, scored apart
 
 
 @dataclass
@@ -154,10 +176,12 @@ def _smoke() -> Config:
     return Config(
         name="smoke",
         world=WorldConfig(frames=4, height=16, width=16, max_objects=1, wall_prob=0.0),
-        vae=VAEConfig(base_channels=8, num_res_blocks=1),
+        vae=VAEConfig(base_channels=8, num_res_blocks=1, patch_channels=16, num_mlp_blocks=1,
+                      chunk_frames=4),
         dit=DiTConfig(hidden_size=32, depth=2, num_heads=2, text_dim=32, text_depth=1),
         train=TrainConfig(vae_steps=3, vae_batch_size=2, steps=3, batch_size=2,
-                          warmup_steps=1, checkpoint_every=2, log_every=1, ema_decay=0.9),
+                          warmup_steps=1, checkpoint_every=2, log_every=1, ema_decay=0.9,
+                          pool_clips=16, sample_steps=2, eval_clips=4, eval_held_out_clips=2),
     )
 
 
@@ -172,6 +196,8 @@ def _tiny() -> Config:
             motions=("moving left", "moving right", "moving up", "moving down"),
             max_objects=1, wall_prob=0.0,
         ),
+        vae=VAEConfig(latent_channels=16, base_channels=64, num_res_blocks=1),
+        train=TrainConfig(vae_steps=300, vae_batch_size=8),
     )
 
 

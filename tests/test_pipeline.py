@@ -1,0 +1,117 @@
+"""The pipeline end to end at the smoke preset (soralite/pipeline.py): `quickstart` trains, samples,
+scores and leaves a directory that `Pipeline.from_pretrained` loads; `generate` returns uint8 clips,
+the same for the same seed; prompts outside the checkpoint's world get a clear error."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from soralite.cli import main
+from soralite.pipeline import Pipeline, captioned_grid, eval_prompts, held_out_prompts
+from soralite.config import get_config
+from soralite.train import latent_shape
+from soralite.world import PromptError
+
+# the smoke preset with the four colours of the tiny world, so that a colour can be out of it
+WORLD = ["--set", "world.colours=red,green,blue,yellow"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quickstart")
+    assert main(["quickstart", "--preset", "smoke", "--out", str(out), "--quiet", *WORLD]) == 0
+    return out
+
+
+def test_quickstart_writes_samples_report_and_a_loadable_pipeline(run_dir, capsys):
+    for name in ("config.json", "samples.gif", "report.json", "log.jsonl", "vae/model.safetensors",
+                 "denoiser/model.safetensors"):
+        assert (run_dir / name).exists(), name
+    report = json.loads((run_dir / "report.json").read_text())
+    ev = report["evaluation"]
+    assert ev["in_distribution"]["n"] == 4 and ev["held_out"]["n"] == 2
+    assert 0.0 <= report["adherence_in_distribution"] <= 1.0
+    assert {"vae", "denoiser", "evaluation", "total"} <= set(report["seconds"])
+    # a second run finds everything done and samples nothing
+    capsys.readouterr()
+    assert main(["quickstart", "--preset", "smoke", "--out", str(run_dir), *WORLD]) == 0
+    assert "nothing to sample" in capsys.readouterr().out
+    assert json.loads((run_dir / "report.json").read_text()) == report
+
+
+def test_generate_returns_uint8_clips_and_the_same_seed_the_same_clips(run_dir):
+    pipe = Pipeline.from_pretrained(run_dir)
+    cfg = pipe.config
+    prompts = ["a red circle moving left", "a blue square moving up", ""]
+    clips = pipe.generate(prompts, seed=3)
+    assert clips.dtype == np.uint8
+    assert clips.shape == (3, cfg.world.frames, cfg.world.height, cfg.world.width, 3)
+    np.testing.assert_array_equal(clips, pipe.generate(prompts, seed=3))
+    assert not np.array_equal(clips, pipe.generate(prompts, seed=4))
+    clips, traj = pipe.generate(prompts[:1], seed=3, steps=2, return_trajectory=True)
+    assert len(traj.samples) == 3 and traj.samples[0].shape == (1, *latent_shape(cfg))
+    x = torch.zeros(1, 3, cfg.world.frames, cfg.world.height, cfg.world.width)
+    z = pipe.vae.encode(x).mode()                                 # the model tensors' contract
+    assert pipe.vae.decode(z).shape == x.shape
+    assert pipe.tokenizer is pipe.denoiser.tokenizer and pipe.text_encoder is pipe.denoiser.text_encoder
+
+
+def test_bad_prompts_get_a_clear_error(run_dir):
+    pipe = Pipeline.from_pretrained(run_dir)
+    with pytest.raises(PromptError, match="unknown word 'dragon'"):
+        pipe.generate(["a red dragon moving left"])
+    with pytest.raises(PromptError, match="colour 'purple'.*not in this world.*red, green, blue, yellow"):
+        pipe.generate(["a purple circle moving left"])
+
+
+def test_save_pretrained_round_trips(run_dir, tmp_path):
+    pipe = Pipeline.from_pretrained(run_dir)
+    pipe.save_pretrained(tmp_path / "copy")
+    again = Pipeline.from_pretrained(tmp_path / "copy")
+    np.testing.assert_array_equal(pipe.generate(["a green triangle moving down"], seed=1),
+                                  again.generate(["a green triangle moving down"], seed=1))
+
+
+def test_sample_command_writes_and_then_skips(run_dir, tmp_path, capsys):
+    out = tmp_path / "one.npy"
+    assert main(["sample", "--ckpt", str(run_dir), "--prompt", "a red circle moving left",
+                 "--seed", "2", "--out", str(out), "--quiet"]) == 0
+    clip = np.load(out)
+    cfg = get_config("smoke")
+    assert clip.shape == (cfg.world.frames, cfg.world.height, cfg.world.width, 3) and clip.dtype == np.uint8
+    args = ["sample", "--ckpt", str(run_dir), "--prompt", "a red circle moving left", "--prompt",
+            "a green square moving right", "--quiet"]
+    assert main(args) == 0
+    written = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["out"]
+    assert written.endswith(".gif")
+    assert main(args) == 0
+    assert "already there" in capsys.readouterr().out
+    assert main(["sample", "--ckpt", str(run_dir), "--prompt", "a red cat"]) == 2
+    assert "unknown word 'cat'" in capsys.readouterr().err
+
+
+def test_eval_prompts_keep_held_out_pairs_apart():
+    cfg = get_config("tiny")
+    ind, held = eval_prompts(cfg, 50, 9, seed=0)
+    assert len(ind) == 50 and len(held) == 9
+    assert not any("yellow triangle" in p or "blue circle" in p for p in ind)
+    assert all("yellow triangle" in p or "blue circle" in p for p in held)
+    assert len(held_out_prompts(cfg.world)) == 8          # 2 pairs x 4 motions
+
+
+def test_captioned_grid_puts_a_caption_under_each_clip():
+    clips = np.zeros((3, 4, 16, 16, 3), np.uint8)
+    g = captioned_grid(clips, ["a", "b", "c"], scale=2)
+    assert g.dtype == np.uint8 and g.shape[0] == 4 and g.shape[2] > 3 * 32
+    assert (g < 128).any() and (g == 255).any()           # black clips and text on white
+    with pytest.raises(ValueError, match="3 clips but 2 captions"):
+        captioned_grid(clips, ["a", "b"])
