@@ -16,7 +16,7 @@ setup:
 
 # Unit tests, then every notebook executed at the smoke preset.
 test:
-	SORALITE_PRESET=smoke $(BIN)/python -m pytest -n 2 -q tests
+	SORALITE_PRESET=smoke OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q tests
 	SORALITE_PRESET=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks
 
 world-demo:
