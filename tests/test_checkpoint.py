@@ -18,15 +18,6 @@ from soralite.vae import VideoVAE
 torch.set_flush_denormal(True)                  # denormals make CPU conv backward crawl
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors run fastest on one thread, and a shared CPU makes threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SMALL = dict(base_channels=8, num_res_blocks=1, patch_channels=16, num_mlp_blocks=1)
 
 

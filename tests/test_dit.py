@@ -14,15 +14,6 @@ KINDS = [(a, p) for a in ("full", "factorized") for p in ("sincos", "rope")]
 PROMPTS = ["a red circle moving left", "a large blue square falling and a green triangle bouncing"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is faster than two that wait on each other on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def small_cfg(attention="full", pos_embed="sincos", **kw) -> DiTConfig:
     return DiTConfig(hidden_size=32, depth=2, num_heads=2, text_dim=16, attention=attention,
                      pos_embed=pos_embed, **kw)

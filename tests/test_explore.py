@@ -16,15 +16,6 @@ from soralite.world import render_prompt
 PROMPT = "a red circle moving left"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_flush_denormal(True)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def small_cfg(**kw):
     """Smoke widths on a 8 x 32 x 32 clip: a (4, 4, 4) token grid."""
     return get_config("smoke", world__frames=8, world__height=32, world__width=32, **kw)

@@ -17,14 +17,6 @@ from soralite.world import PromptError
 WORLD = ["--set", "world.colours=red,green,blue,yellow"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart")

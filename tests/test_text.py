@@ -16,15 +16,6 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is faster than two that wait on each other on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_vocabulary_is_the_world_language_plus_specials():
     tok = Tokenizer()
     assert tok.vocab[:2] == [PAD, NULL] and (tok.pad_id, tok.null_id) == (0, 1)

@@ -15,15 +15,6 @@ from soralite.train import (EMA, LatentPool, bucket_names, diffusion_loss, drop_
 from soralite.world import generate
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is faster than two that wait on each other on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def smoke(**overrides):
     return get_config("smoke", overrides={"train.steps": 4, "train.log_every": 1,
                                           "train.checkpoint_every": 2, **overrides})
