@@ -20,3 +20,7 @@ __all__ += ["DDPMScheduler", "DDIMScheduler", "FlowMatchEulerScheduler", "FlowMa
 from soralite.vae import VideoVAE, DiagonalGaussian
 
 __all__ += ["VideoVAE", "DiagonalGaussian"]
+
+from soralite.pipeline import Pipeline, load_or_quickstart
+
+__all__ += ["Pipeline", "load_or_quickstart"]

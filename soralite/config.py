@@ -124,6 +124,7 @@ class TrainConfig:
     cfg_dropout: float = 0.1              # share of prompts replaced by "" (classifier-free guidance)
     lr_min_ratio: float = 0.1             # cosine decay ends at lr * lr_min_ratio
     pool_clips: int = 4096                # world clips rendered and VAE-encoded once, then reused
+    latent_scaling: str = "decoder_gain"  # "decoder_gain" (per channel, by its pixel effect) or "global"
     precision: str = "auto"               # "auto" (bf16 autocast on a GPU, fp32 on a CPU), "fp32", "bf16"
     compile: bool = False                 # torch.compile the denoiser
     threads: int = 0                      # CPU threads; 0 = re-chosen as it trains (1 or all cores)

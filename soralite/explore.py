@@ -127,9 +127,7 @@ def capture_prompt_attention(pipe_or_model, prompt: str, seed: int = 0,
     if latents is None and clip is not None:
         if pipe is None:
             raise ValueError("a bare Denoiser cannot encode a clip; pass latents=, or a Pipeline")
-        from soralite.train import encode_clips
-
-        latents = encode_clips(pipe.vae, np.asarray(clip)[None], device=pipe.device)   # (1, C, t, h, w)
+        latents = pipe.encode_clips(np.asarray(clip)[None])                       # (1, C, t, h, w)
     if latents is None:
         g = torch.Generator().manual_seed(seed + 1)
         latents = torch.randn((1, *latent_shape(config)), generator=g)           # (1, C, t, h, w)

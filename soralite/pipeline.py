@@ -47,15 +47,27 @@ class Pipeline:
     """The VAE, the tokenizer, the text encoder and the DiT, with a scheduler to sample with.
 
     `pipe.denoiser` holds `pipe.text_encoder` and `pipe.dit`; `pipe.vae.encode(x)` /
-    `pipe.vae.decode(z)` work on model tensors; the DiT works on `z * vae.config.scaling_factor`.
+    `pipe.vae.decode(z)` work on model tensors; the DiT works on the VAE's latents times
+    `pipe.latent_scale (C,)`, one factor per channel (`soralite.train.latent_scale`; by default
+    `vae.config.scaling_factor` for every channel).
     """
 
-    def __init__(self, config: Config, vae, denoiser: Denoiser, scheduler=None, device=None):
+    def __init__(self, config: Config, vae, denoiser: Denoiser, scheduler=None, device=None,
+                 latent_scale: torch.Tensor | None = None):
         self.config = config
         self.device = torch.device(device or config.resolved_device())
         self.vae = vae.to(self.device).eval()
         self.denoiser = denoiser.to(self.device).eval()
         self.scheduler = scheduler or make_scheduler(config, for_sampling=True)
+        self.step = 0                       # training steps behind the weights
+        self.run: Path | None = None        # the folder it was loaded from, if any
+        C = config.vae.latent_channels
+        if latent_scale is None:
+            latent_scale = torch.full((C,), float(vae.config.scaling_factor))
+        self.latent_scale = torch.as_tensor(latent_scale, dtype=torch.float32).reshape(-1)   # (C,)
+        if self.latent_scale.numel() != C:
+            raise ValueError(f"latent_scale has {self.latent_scale.numel()} values; the VAE has {C} "
+                             f"latent channels")
 
     @property
     def dit(self):
@@ -100,7 +112,7 @@ class Pipeline:
                          prefix=f"{part}.")
         denoiser = Denoiser(cfg)
         load_state_dict_strict(denoiser, ckpt.state_dict, directory / DENOISER_DIR)
-        pipe = cls(cfg, vae, denoiser, device=device)
+        pipe = cls(cfg, vae, denoiser, device=device, latent_scale=ckpt.meta.get("latent_scale"))
         pipe.step = int(ckpt.meta.get("step", 0))
         return pipe
 
@@ -112,7 +124,8 @@ class Pipeline:
         directory.mkdir(parents=True, exist_ok=True)
         self.vae.save_pretrained(directory / VAE_DIR)
         save_pretrained(directory / DENOISER_DIR, self.config.to_dict(), self.denoiser.state_dict(),
-                        meta={"kind": "denoiser", "step": getattr(self, "step", 0), "weights_only": True})
+                        meta={"kind": "denoiser", "step": getattr(self, "step", 0), "weights_only": True,
+                              "latent_scale": self.latent_scale.tolist()})
         tmp = directory / (CONFIG_FILE + ".tmp")
         tmp.write_text(self.config.to_json())
         tmp.replace(directory / CONFIG_FILE)
@@ -178,14 +191,21 @@ class Pipeline:
         z = torch.cat(out)                                                  # (N, C, t, h, w)
         return (z, trajectory) if return_trajectory else z
 
+    def encode_clips(self, clips) -> torch.Tensor:
+        """Clips `uint8 (N, T, H, W, 3)` -> the DiT's latents `(N, C, t, h, w)` (scaled)."""
+        from soralite.train import encode_clips
+
+        return encode_clips(self.vae, clips, device=self.device, scale=self.latent_scale)
+
     @torch.no_grad()
     def decode_latents(self, z: torch.Tensor) -> np.ndarray:
-        """Scaled latents `(N, C, t, h, w)` -> clips `uint8 (N, T, H, W, 3)`."""
+        """The DiT's latents `(N, C, t, h, w)` -> clips `uint8 (N, T, H, W, 3)`."""
         from soralite.video import to_uint8
 
+        scale = self.latent_scale.to(self.device).view(1, -1, 1, 1, 1)     # (1, C, 1, 1, 1)
         clips = []
         for i in range(0, len(z), SAMPLE_BATCH):
-            zz = z[i:i + SAMPLE_BATCH].to(self.device) / self.vae.config.scaling_factor
+            zz = z[i:i + SAMPLE_BATCH].to(self.device) / scale
             x = self.vae.decode(zz, num_frames=self.config.world.frames)   # (b, 3, T, H, W)
             clips.append(to_uint8(x))
         return np.concatenate(clips)                                        # (N, T, H, W, 3)
@@ -318,16 +338,25 @@ def captioned_grid(clips, captions: list[str], scale: int = GRID_SCALE, cols: in
 
 
 def grid_prompts(cfg: Config, n: int = GRID_PROMPTS) -> list[str]:
-    """Prompts for the sample grid: `n` in-distribution ones spread over the world, then held-out ones."""
-    from soralite.world import _allowed_pairs
+    """Prompts for the sample grid: `n` different in-distribution ones spread over the world's
+    colours, shapes and motions, then held-out ones.
 
-    pairs = _allowed_pairs(cfg.world)
-    sized = len(cfg.world.sizes) > 1
-    size = f"{cfg.world.sizes[-1]} " if sized else ""
+    The same diagonal walk orders both levels: pair k has colour `k % C` and shape
+    `(k % C + k // C) % S` (held-out pairs skipped), prompt k has pair `k % P` and motion
+    `(k % P + k // P) % M`. So the first prompts show every colour, shape and motion, and no
+    prompt comes twice before all P * M have come once.
+    """
+    w = cfg.world
+    held_pairs = set(map(tuple, w.held_out)) if w.exclude_held_out else set()
+    C, S = len(w.colours), len(w.shapes)
+    pairs = [(w.colours[k % C], w.shapes[(k % C + k // C) % S]) for k in range(C * S)]
+    pairs = [p for p in pairs if p not in held_pairs]
+    size = f"{w.sizes[-1]} " if len(w.sizes) > 1 else ""
+    P, M = len(pairs), len(w.motions)
     out = []
     for k in range(n):
-        colour, shape = pairs[(k * 5) % len(pairs)]
-        motion = cfg.world.motions[k % len(cfg.world.motions)]
+        colour, shape = pairs[k % P]
+        motion = w.motions[(k % P + k // P) % M]
         out.append(f"a {size}{colour} {shape} {motion}")
     held = held_out_prompts(cfg.world)
     return out + held[:: max(1, len(held) // GRID_HELD_OUT)][:GRID_HELD_OUT]
@@ -365,7 +394,7 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     log(f"[quickstart] denoiser at step {result.step} in {seconds['denoiser']:.1f} s "
         f"(loss {last.get('loss', float('nan')):.4f})")
 
-    pipe = Pipeline(cfg, vae, result.ema)
+    pipe = Pipeline(cfg, vae, result.ema, latent_scale=result.latent_scale)
     pipe.step = result.step
     report_path = out / "report.json"
     settings = {"step": result.step, "steps": cfg.train.sample_steps,
@@ -400,6 +429,56 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     log(f"[quickstart] wrote {out / 'samples.gif'} and {report_path}; "
         f"load it with soralite.Pipeline.from_pretrained({str(out)!r})")
     return report
+
+
+def run_fits(saved: Config, cfg: Config) -> bool:
+    """Would a run trained with config `saved` go on as `cfg`? Settings a run may change between
+    calls (steps, sampling, evaluation sizes; the VAE's measured scaling) are left out."""
+    from soralite.train import RESUMABLE_FIELDS
+    from soralite.vae import NON_ARCH_FIELDS
+
+    def key(c: Config):
+        d = c.to_dict()
+        vae = {k: v for k, v in d["vae"].items() if k not in NON_ARCH_FIELDS}
+        train = {k: v for k, v in d["train"].items() if k not in RESUMABLE_FIELDS}
+        return d["seed"], d["world"], vae, d["dit"], train
+    return key(saved) == key(cfg)
+
+
+def load_or_quickstart(cfg: Config, run: str | os.PathLike | None = None, device=None,
+                       progress: bool = True, log=print) -> Pipeline:
+    """The pipeline of `cfg` trained to its last step: loaded from `run` (default
+    `runs/<preset>`) when that holds one, else made there by `quickstart`, which resumes an
+    unfinished run. A run of another config is left alone: training then goes to the sibling
+    folder `<run>-<hash of cfg>`. The folder used is `pipe.run`.
+    """
+    import hashlib
+
+    from soralite.checkpoint import CheckpointError, CheckpointNotFoundError
+    from soralite.config import runs_dir
+
+    run = Path(run) if run is not None else Path(runs_dir()) / cfg.name
+    for attempt in range(2):
+        try:
+            pipe = Pipeline.from_pretrained(run, device=device)
+            if not run_fits(pipe.config, cfg):
+                raise CheckpointError("it was trained with another config")
+            if pipe.step >= cfg.train.steps:
+                pipe.run = run
+                return pipe
+        except CheckpointNotFoundError:
+            pass                                      # nothing there yet: train there
+        except (CheckpointError, ValueError) as err:  # another config's run: train beside it
+            if attempt:
+                raise
+            log(f"not using {run}: {err}")
+            run = run.with_name(f"{run.name}-{hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]}")
+            continue
+        break
+    quickstart(cfg, run, progress=progress, log=log)
+    pipe = Pipeline.from_pretrained(run, device=device)
+    pipe.run = run
+    return pipe
 
 
 def _pct(x) -> str:

@@ -52,6 +52,10 @@ LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
 POOL_SEED_OFFSET = 1_000_003       # the pool's world seed is cfg.seed + this (evaluation uses others)
 ENCODE_BATCH = 64                  # clips per VAE call when encoding the pool
+LATENT_SCALINGS = ("decoder_gain", "global")
+GAIN_CLIPS, GAIN_SEED_OFFSET = 32, 3_000_017   # clips the decoder gains are measured on, and their seed
+GAIN_STEP = 0.1                    # finite-difference step, in units of the latents' std
+GAIN_FLOOR = 1e-3                  # a channel the decoder ignores still gets a finite scale
 EMA_WARMUP = 10                    # EMA decay ramps as (1 + step) / (EMA_WARMUP + step) up to ema_decay
 THREAD_PERIOD, THREAD_PROBE = 200, 3   # CPU threads: re-chosen every 200 steps from 3 timed steps each
 # Train settings that may change between a run and its resumption (they do not change the run)
@@ -133,15 +137,63 @@ def autocast_context(cfg: Config, device: torch.device):
 
 @dataclass
 class LatentPool:
-    """World clips encoded once: `latents (N, C, t, h, w)` (scaled), captions and their token ids."""
+    """World clips encoded once: `latents (N, C, t, h, w)` (scaled by `scale (C,)`), captions and
+    their token ids."""
 
     latents: torch.Tensor
     captions: list[str]
     ids: torch.Tensor                     # (N, L) long
     mask: torch.Tensor                    # (N, L) bool
+    scale: torch.Tensor | None = None     # (C,) the latent scale the latents were multiplied by
 
     def __len__(self) -> int:
         return len(self.captions)
+
+
+@torch.no_grad()
+def decoder_gains(vae, x: torch.Tensor, step: float = GAIN_STEP) -> torch.Tensor:
+    """How far one unit of each latent channel moves the decoded pixels: `(C,)` RMS pixel change
+    per unit, measured by finite differences around the latents of clips `x (B, 3, T, H, W)`."""
+    z = vae.encode(x).mode()                                                # (B, C, t, h, w)
+    base = vae.decode(z, num_frames=x.shape[2])                             # (B, 3, T, H, W)
+    delta = step * z.std()
+    gains = []
+    for c in range(z.shape[1]):
+        dz = torch.zeros_like(z)
+        dz[:, c] = delta                                                    # (B, C, t, h, w)
+        moved = vae.decode(z + dz, num_frames=x.shape[2])                   # (B, 3, T, H, W)
+        gains.append(((moved - base) / delta).pow(2).mean().sqrt())
+    return torch.stack(gains).float().cpu()                                 # (C,)
+
+
+@torch.no_grad()
+def latent_scale(cfg: Config, vae, device=None) -> torch.Tensor:
+    """The per-channel factors `(C,)` that take the VAE's latents to the DiT's.
+
+    `train.latent_scaling = "global"`: every channel times `vae.config.scaling_factor` (1 / std),
+    as latent diffusion does. `"decoder_gain"`: each channel also weighted by its decoder gain,
+    then all scaled to unit std, so that the noise added to each channel costs the same in pixels
+    and channels that move pixels a lot (where the object is) outlast the noise longer than fine
+    detail does; for a VAE whose channels are whitened principal components (equal variance, very
+    unequal importance) this is the difference between shapes that hold together and fragments.
+    """
+    from soralite.world import generate
+
+    C = cfg.vae.latent_channels
+    if cfg.train.latent_scaling not in LATENT_SCALINGS:
+        raise ValueError(f"train.latent_scaling must be one of {LATENT_SCALINGS} "
+                         f"(got {cfg.train.latent_scaling!r})")
+    if cfg.train.latent_scaling == "global":
+        return torch.full((C,), float(vae.config.scaling_factor))
+    device = torch.device(device or next(vae.parameters()).device)
+    x = generate(cfg.world, GAIN_CLIPS, seed=cfg.seed + GAIN_SEED_OFFSET).videos.to(device)
+    gains = decoder_gains(vae, x).clamp_min(GAIN_FLOOR)                     # (C,)
+    z = vae.encode(x).mode().float().cpu() * gains.view(1, -1, 1, 1, 1)     # (B, C, t, h, w)
+    return gains / z.std()                                                  # (C,)
+
+
+def _per_channel(scale: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    return scale.to(z.device, z.dtype).view(1, -1, *([1] * (z.ndim - 2)))  # (1, C, 1, 1, 1)
 
 
 def vae_fingerprint(vae) -> str:
@@ -154,15 +206,18 @@ def vae_fingerprint(vae) -> str:
 
 
 @torch.no_grad()
-def encode_clips(vae, clips, device=None, batch_size: int = ENCODE_BATCH) -> torch.Tensor:
-    """uint8 clips `(N, T, H, W, 3)` -> scaled latents `(N, C, t, h, w)`: posterior mode * scaling_factor."""
+def encode_clips(vae, clips, device=None, batch_size: int = ENCODE_BATCH,
+                 scale: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 clips `(N, T, H, W, 3)` -> scaled latents `(N, C, t, h, w)`: the posterior's mode
+    times `scale (C,)` (a pipeline's `latent_scale`; default `vae.config.scaling_factor`)."""
     from soralite.video import to_tensor
 
     device = torch.device(device or next(vae.parameters()).device)
     out = []
     for i in range(0, len(clips), batch_size):
         x = to_tensor(clips[i:i + batch_size]).to(device)                  # (b, 3, T, H, W)
-        z = vae.encode(x).mode() * vae.config.scaling_factor               # (b, C, t, h, w)
+        z = vae.encode(x).mode()                                            # (b, C, t, h, w)
+        z = z * (vae.config.scaling_factor if scale is None else _per_channel(scale, z))
         out.append(z.float().cpu())
     return torch.cat(out)                                                   # (N, C, t, h, w)
 
@@ -181,7 +236,8 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
     if n < 1:
         raise ValueError(f"train.pool_clips must be >= 1 (got {n})")
     key = json.dumps({"world": dataclasses.asdict(cfg.world), "n": n, "seed": seed,
-                      "vae": vae_fingerprint(vae)}, sort_keys=True)
+                      "vae": vae_fingerprint(vae), "scaling": cfg.train.latent_scaling},
+                     sort_keys=True)
     path = Path(out) / LATENTS_FILE if out is not None else None
     latents = captions = None
     if path is not None and path.exists():
@@ -191,10 +247,13 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
             with safe_open(str(path), "pt") as f:
                 meta = f.metadata() or {}
             if meta.get("key") == key:
-                latents, captions = load_file(str(path))["latents"], json.loads(meta["captions"])
+                cached = load_file(str(path))
+                latents, scale = cached["latents"], cached["scale"]
+                captions = json.loads(meta["captions"])
         except Exception:  # noqa: BLE001 -- a bad cache is rebuilt, never trusted
             latents = captions = None
     if latents is None:
+        scale = latent_scale(cfg, vae)                                      # (C,)
         chunks, captions = [], []
         todo = range(0, n, ENCODE_BATCH)
         if progress:
@@ -202,17 +261,17 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
             todo = tqdm(todo, desc="encoding the latent pool", unit="batch", leave=False)
         for start in todo:
             batch = generate(cfg.world, min(ENCODE_BATCH, n - start), seed=seed, start=start)
-            chunks.append(encode_clips(vae, batch.clips))                   # (b, C, t, h, w)
+            chunks.append(encode_clips(vae, batch.clips, scale=scale))      # (b, C, t, h, w)
             captions += batch.captions
         latents = torch.cat(chunks).half()                                  # (N, C, t, h, w)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            save_file({"latents": latents.contiguous()}, str(tmp),
+            save_file({"latents": latents.contiguous(), "scale": scale.float()}, str(tmp),
                       metadata={"key": key, "captions": json.dumps(captions)})
             tmp.replace(path)
     ids, mask = tokenizer.encode(captions, cfg.dit.text_max_length)         # (N, L), (N, L)
-    return LatentPool(latents.float(), captions, ids, mask)
+    return LatentPool(latents.float(), captions, ids, mask, scale.float())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,6 +398,7 @@ class TrainResult:
     step: int = 0
     seconds: float = 0.0
     resumed_from: int = 0
+    latent_scale: torch.Tensor | None = None   # (C,) VAE latents -> the DiT's (see `latent_scale`)
 
 
 def check_train_config(cfg: Config) -> None:
@@ -375,7 +435,8 @@ def _rng_state(g: torch.Generator) -> torch.Tensor:
 
 def save_training_state(directory: Path, cfg: Config, model: Denoiser, ema: EMA, optimizer,
                         step: int, generators: dict[str, torch.Generator], meta: dict | None = None) -> Path:
-    """Atomically write `directory`: EMA weights as the model, raw weights, optimizer and RNG as extra."""
+    """Atomically write `directory`: EMA weights as the model, raw weights, optimizer and RNG as
+    extra; `meta` (JSON) should carry the `latent_scale` that the pipeline needs."""
     from soralite.checkpoint import flatten_optimizer_state, save_pretrained
 
     opt_tensors, opt_info = flatten_optimizer_state(optimizer.state_dict())
@@ -422,7 +483,7 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
     gen_data = torch.Generator().manual_seed(cfg.seed + 1)                  # batches, dropout
     gen_noise = torch.Generator(device=device).manual_seed(cfg.seed + 2)   # t and noise
     generators = {"data": gen_data, "noise": gen_noise}
-    step, resumed_from = 0, 0
+    step, resumed_from, scale = 0, 0, None
 
     ckpt_dir = out / DENOISER_DIR if out is not None else None
     if ckpt_dir is not None and has_checkpoint(ckpt_dir):
@@ -439,6 +500,8 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
             if f"rng.{name}" in ckpt.extra:
                 g.set_state(ckpt.extra[f"rng.{name}"])
         step = resumed_from = int(ckpt.meta["step"])
+        if "latent_scale" in ckpt.meta:
+            scale = torch.tensor(ckpt.meta["latent_scale"], dtype=torch.float32)   # (C,)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(cfg.to_json())
@@ -448,13 +511,20 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
         log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
     stop = tc.steps if until is None else min(until, tc.steps)
     if step >= stop:
-        return TrainResult(model, ema.shadow, history, step, 0.0, resumed_from)
+        return TrainResult(model, ema.shadow, history, step, 0.0, resumed_from, scale)
 
     scheduler = make_scheduler(cfg)
     if pool is None:
         if vae is None:
             vae = load_vae_for(cfg, out, progress=progress, device=device)
         pool = build_pool(cfg, vae, model.tokenizer, out, progress=progress)
+    if pool.scale is not None:
+        if scale is not None and not torch.allclose(scale, pool.scale, rtol=1e-4):
+            raise ValueError(f"the latent scale of the pool {pool.scale.tolist()} differs from the "
+                             f"one the run at {ckpt_dir} was trained with {scale.tolist()}: was the "
+                             f"VAE changed? Train into a new directory")
+        scale = pool.scale
+    meta = {"latent_scale": scale.tolist()} if scale is not None else {}
     latents = pool.latents.to(device)                                      # (N, C, t, h, w)
     ids_all, mask_all = pool.ids.to(device), pool.mask.to(device)          # (N, L), (N, L)
     null_ids, null_mask = model.tokenizer.encode([""], cfg.dit.text_max_length)   # (1, L), (1, L)
@@ -524,14 +594,14 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
                 run_loss, run_n, t_log = 0.0, 0, now
             if ckpt_dir is not None and ((tc.checkpoint_every and step % tc.checkpoint_every == 0)
                                          or step == stop):
-                save_training_state(ckpt_dir, cfg, model, ema, optimizer, step, generators)
+                save_training_state(ckpt_dir, cfg, model, ema, optimizer, step, generators, meta)
     finally:
         if bar is not None:
             bar.close()
         if tuner is not None:
             tuner.close()
     model.eval()
-    return TrainResult(model, ema.shadow, history, step, time.perf_counter() - t0, resumed_from)
+    return TrainResult(model, ema.shadow, history, step, time.perf_counter() - t0, resumed_from, scale)
 
 
 def load_vae_for(cfg: Config, out: Path | None, progress: bool = True, device=None):

@@ -2,13 +2,17 @@
 scores and leaves a directory that `Pipeline.from_pretrained` loads; `generate` returns uint8 clips,
 the same for the same seed; prompts outside the checkpoint's world get a clear error."""
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import soralite
+from soralite import pipeline as pipeline_module
 from soralite.cli import main
-from soralite.pipeline import Pipeline, captioned_grid, eval_prompts, held_out_prompts
+from soralite.pipeline import Pipeline, captioned_grid, eval_prompts, grid_prompts, held_out_prompts
 from soralite.config import get_config
 from soralite.train import latent_shape
 from soralite.world import PromptError
@@ -98,6 +102,45 @@ def test_eval_prompts_keep_held_out_pairs_apart():
     assert not any("yellow triangle" in p or "blue circle" in p for p in ind)
     assert all("yellow triangle" in p or "blue circle" in p for p in held)
     assert len(held_out_prompts(cfg.world)) == 8          # 2 pairs x 4 motions
+
+
+def test_load_or_quickstart_loads_a_finished_run_and_trains_beside_another_configs(
+        run_dir, tmp_path, monkeypatch):
+    cfg = get_config("smoke", overrides={"world.colours": ["red", "green", "blue", "yellow"]})
+    calls = []
+    real = pipeline_module.quickstart
+    monkeypatch.setattr(pipeline_module, "quickstart",
+                        lambda c, run, **kw: (calls.append(Path(run)), real(c, run, **kw))[1])
+    pipe = soralite.load_or_quickstart(cfg, run=run_dir, progress=False, log=lambda *_: None)
+    assert calls == [] and pipe.run == run_dir and pipe.step == cfg.train.steps
+    assert isinstance(pipe, soralite.Pipeline)
+    # the same run asked for more steps: the run is resumed in place
+    longer = get_config("smoke", overrides={"world.colours": ["red", "green", "blue", "yellow"],
+                                             "train.steps": cfg.train.steps + 2})
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    pipe = soralite.load_or_quickstart(longer, run=copy, progress=False, log=lambda *_: None)
+    assert calls == [copy] and pipe.run == copy and pipe.step == longer.train.steps
+    # another world: the finished run is left alone and training goes to a sibling folder
+    other = get_config("smoke")
+    messages = []
+    pipe = soralite.load_or_quickstart(other, run=run_dir, progress=False, log=messages.append)
+    assert pipe.run != run_dir and pipe.run.parent == run_dir.parent
+    assert pipe.run.name.startswith(run_dir.name + "-") and calls[-1] == pipe.run
+    assert any("another config" in m for m in messages)
+    assert Pipeline.from_pretrained(run_dir).config.world.colours == cfg.world.colours
+
+
+def test_grid_prompts_are_all_different_and_cover_the_world():
+    cfg = get_config("tiny")
+    ind = grid_prompts(cfg, 40)[:40]                      # 10 allowed pairs x 4 motions
+    assert len(set(ind)) == 40
+    first = grid_prompts(cfg)[:8]
+    for word in ("red", "green", "blue", "yellow", "square", "circle", "triangle",
+                 "left", "right", "up", "down"):
+        assert any(word in p for p in first), word
+    held = grid_prompts(cfg)[8:]
+    assert held and all("yellow triangle" in p or "blue circle" in p for p in held)
 
 
 def test_captioned_grid_puts_a_caption_under_each_clip():

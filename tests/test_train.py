@@ -11,7 +11,8 @@ from soralite.config import get_config
 from soralite.dit import Denoiser
 from soralite.text import Tokenizer
 from soralite.train import (EMA, LatentPool, bucket_names, diffusion_loss, drop_prompts,
-                            latent_shape, lr_at, make_scheduler, model_time, num_tokens, train)
+                            latent_scale, latent_shape, lr_at, make_scheduler, model_time,
+                            num_tokens, train)
 from soralite.world import generate
 
 
@@ -135,3 +136,46 @@ def test_bad_settings_are_named():
         train(smoke(**{"train.objective": "score"}), progress=False, pool=random_pool(smoke()))
     with pytest.raises(ValueError, match="train.cfg_dropout"):
         train(smoke(**{"train.cfg_dropout": 1.5}), progress=False, pool=random_pool(smoke()))
+
+
+class _Posterior:
+    def __init__(self, z):
+        self.z = z
+
+    def mode(self):
+        return self.z
+
+
+class LinearVAE(torch.nn.Module):
+    """A VAE whose two latent channels move every pixel by GAINS[c] per unit."""
+
+    GAINS = (2.0, 0.5)
+
+    def __init__(self):
+        super().__init__()
+        self.config = type("Cfg", (), {"scaling_factor": 0.7})()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x):                                    # (B, 3, T, H, W) -> (B, 2, T/2, H/4, W/4)
+        pooled = torch.nn.functional.avg_pool3d(x, (2, 4, 4))
+        return _Posterior(torch.stack([pooled[:, 0], pooled[:, 1] * 3], dim=1))
+
+    def decode(self, z, num_frames=None):                   # (B, 2, t, h, w) -> (B, 3, 2t, 4h, 4w)
+        up = z.repeat_interleave(2, 2).repeat_interleave(4, 3).repeat_interleave(4, 4)
+        mix = self.GAINS[0] * up[:, 0] + self.GAINS[1] * up[:, 1]
+        return mix[:, None].expand(-1, 3, -1, -1, -1)
+
+
+def test_latent_scale_weights_each_channel_by_what_it_does_to_the_pixels():
+    cfg = get_config("tiny", overrides={"vae.latent_channels": 2})
+    vae = LinearVAE()
+    scale = latent_scale(cfg, vae)
+    assert scale.shape == (2,)
+    assert (scale[0] / scale[1]).item() == pytest.approx(LinearVAE.GAINS[0] / LinearVAE.GAINS[1], rel=1e-3)
+    z = vae.encode(generate(cfg.world, 32, seed=5).videos).mode() * scale.view(1, -1, 1, 1, 1)
+    assert z.std().item() == pytest.approx(1.0, abs=0.1)     # unit std overall, as latent diffusion wants
+    cfg.train.latent_scaling = "global"
+    assert latent_scale(cfg, vae).tolist() == pytest.approx([0.7, 0.7])
+    cfg.train.latent_scaling = "whitened"
+    with pytest.raises(ValueError, match="train.latent_scaling"):
+        latent_scale(cfg, vae)
