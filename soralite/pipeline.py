@@ -110,6 +110,8 @@ class Pipeline:
         for part in ("dit", "world"):
             check_config(ckpt.config.get(part, {}), cfg.to_dict()[part], directory / DENOISER_DIR,
                          prefix=f"{part}.")
+        if "latent_scale" not in ckpt.meta:
+            cfg.train.latent_scaling = "global"       # saved before per-channel scales existed
         denoiser = Denoiser(cfg)
         load_state_dict_strict(denoiser, ckpt.state_dict, directory / DENOISER_DIR)
         pipe = cls(cfg, vae, denoiser, device=device, latent_scale=ckpt.meta.get("latent_scale"))
