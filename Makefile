@@ -24,7 +24,7 @@ world-demo:
 	$(BIN)/soralite score runs/world-demo
 
 quickstart:
-	$(BIN)/soralite quickstart --preset tiny --out runs/quickstart
+	$(BIN)/soralite quickstart --preset tiny   # into runs/tiny, where the notebooks look
 
 clean:
 	rm -rf runs .pytest_cache
