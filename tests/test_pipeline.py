@@ -77,6 +77,21 @@ def test_save_pretrained_round_trips(run_dir, tmp_path):
                                   again.generate(["a green triangle moving down"], seed=1))
 
 
+def test_a_checkpoint_without_per_channel_scales_loads_as_global_scaling(run_dir, tmp_path):
+    from soralite.checkpoint import save_pretrained
+
+    pipe = Pipeline.from_pretrained(run_dir)
+    assert pipe.config.train.latent_scaling == "decoder_gain"
+    assert len(set(pipe.latent_scale.tolist())) > 1                # one factor per channel
+    old = pipe.save_pretrained(tmp_path / "old")
+    save_pretrained(old / "denoiser", pipe.config.to_dict(), pipe.denoiser.state_dict(),
+                    meta={"kind": "denoiser", "step": pipe.step, "weights_only": True})
+    again = Pipeline.from_pretrained(old)
+    assert again.config.train.latent_scaling == "global"
+    assert again.latent_scale.tolist() == pytest.approx([pipe.vae.config.scaling_factor] * len(pipe.latent_scale))
+    assert not pipeline_module.run_fits(again.config, pipe.config)
+
+
 def test_sample_command_writes_and_then_skips(run_dir, tmp_path, capsys):
     out = tmp_path / "one.npy"
     assert main(["sample", "--ckpt", str(run_dir), "--prompt", "a red circle moving left",
