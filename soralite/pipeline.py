@@ -126,7 +126,7 @@ class Pipeline:
         directory.mkdir(parents=True, exist_ok=True)
         self.vae.save_pretrained(directory / VAE_DIR)
         save_pretrained(directory / DENOISER_DIR, self.config.to_dict(), self.denoiser.state_dict(),
-                        meta={"kind": "denoiser", "step": getattr(self, "step", 0), "weights_only": True,
+                        meta={"kind": "denoiser", "step": self.step, "weights_only": True,
                               "latent_scale": self.latent_scale.tolist()})
         tmp = directory / (CONFIG_FILE + ".tmp")
         tmp.write_text(self.config.to_json())
@@ -456,31 +456,35 @@ def load_or_quickstart(cfg: Config, run: str | os.PathLike | None = None, device
     """
     import hashlib
 
-    from soralite.checkpoint import CheckpointError, CheckpointNotFoundError
+    from soralite.checkpoint import CheckpointError
     from soralite.config import runs_dir
 
     run = Path(run) if run is not None else Path(runs_dir()) / cfg.name
-    for attempt in range(2):
-        try:
-            pipe = Pipeline.from_pretrained(run, device=device)
-            if not run_fits(pipe.config, cfg):
-                raise CheckpointError("it was trained with another config")
-            if pipe.step >= cfg.train.steps:
-                pipe.run = run
-                return pipe
-        except CheckpointNotFoundError:
-            pass                                      # nothing there yet: train there
-        except (CheckpointError, ValueError) as err:  # another config's run: train beside it
-            if attempt:
-                raise
-            log(f"not using {run}: {err}")
-            run = run.with_name(f"{run.name}-{hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]}")
-            continue
-        break
-    quickstart(cfg, run, progress=progress, log=log)
-    pipe = Pipeline.from_pretrained(run, device=device)
+    try:
+        pipe = _finished_run(run, cfg, device)
+    except (CheckpointError, ValueError) as err:      # another config's run: train beside it
+        log(f"not using {run}: {err}")
+        run = run.with_name(f"{run.name}-{hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]}")
+        pipe = _finished_run(run, cfg, device)
+    if pipe is None:                                  # nothing there yet, or unfinished: train there
+        quickstart(cfg, run, progress=progress, log=log)
+        pipe = Pipeline.from_pretrained(run, device=device)
     pipe.run = run
     return pipe
+
+
+def _finished_run(run: Path, cfg: Config, device) -> Pipeline | None:
+    """The pipeline at `run` if it is a run of `cfg` trained to its last step; None where there is
+    none yet or it is unfinished; `CheckpointError` where it is a run of another config."""
+    from soralite.checkpoint import CheckpointError, CheckpointNotFoundError
+
+    try:
+        pipe = Pipeline.from_pretrained(run, device=device)
+    except CheckpointNotFoundError:
+        return None
+    if not run_fits(pipe.config, cfg):
+        raise CheckpointError("it was trained with another config")
+    return pipe if pipe.step >= cfg.train.steps else None
 
 
 def _pct(x) -> str:

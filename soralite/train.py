@@ -43,6 +43,7 @@ from soralite.config import Config
 from soralite.dit import Denoiser
 from soralite.schedules import (DDPMScheduler, FlowMatchEulerScheduler, get_scheduler, randn_like,
                                 resolution_shift)
+from soralite.threads import thread_tuner
 
 OBJECTIVES = ("flow", "ddpm")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -57,7 +58,6 @@ GAIN_CLIPS, GAIN_SEED_OFFSET = 32, 3_000_017   # clips the decoder gains are mea
 GAIN_STEP = 0.1                    # finite-difference step, in units of the latents' std
 GAIN_FLOOR = 1e-3                  # a channel the decoder ignores still gets a finite scale
 EMA_WARMUP = 10                    # EMA decay ramps as (1 + step) / (EMA_WARMUP + step) up to ema_decay
-THREAD_PERIOD, THREAD_PROBE = 200, 3   # CPU threads: re-chosen every 200 steps from 3 timed steps each
 # Train settings that may change between a run and its resumption (they do not change the run)
 RESUMABLE_FIELDS = ("steps", "checkpoint_every", "log_every", "num_workers", "compile", "threads",
                     "sampler", "sample_steps", "guidance_scale", "eval_clips", "eval_held_out_clips",
@@ -323,38 +323,6 @@ def drop_prompts(ids: torch.Tensor, mask: torch.Tensor, null_ids: torch.Tensor, 
     return ids, mask, drop
 
 
-class ThreadTuner:
-    """Picks the number of CPU threads as training goes: every `period` steps it times `probe`
-    steps at each candidate count and keeps the fastest for the rest of the period.
-
-    On a CPU that other programs share, torch's threads wait on each other and two threads can
-    be several times slower than one; on an idle CPU, all cores are faster. Load changes, so the
-    choice is made again every period."""
-
-    def __init__(self, candidates: list[int], period: int = THREAD_PERIOD, probe: int = THREAD_PROBE):
-        self.candidates, self.period, self.probe = candidates, period, probe
-        self.times: dict[int, list[float]] = {}
-        self.best = candidates[-1]
-        self.initial = torch.get_num_threads()
-
-    def threads_for(self, k: int) -> int:
-        """The thread count for the k-th step of this run (0-based)."""
-        i = k % self.period
-        if i < self.probe * len(self.candidates):
-            if i == 0:
-                self.times = {}
-            return self.candidates[i // self.probe]
-        if self.times:
-            self.best = min(self.times, key=lambda n: sorted(self.times[n])[len(self.times[n]) // 2])
-        return self.best
-
-    def record(self, threads: int, seconds: float) -> None:
-        self.times.setdefault(threads, []).append(seconds)
-
-    def close(self) -> None:
-        torch.set_num_threads(self.initial)
-
-
 # ----------------------------------------------------------------------------------------------
 # The loss
 
@@ -539,11 +507,7 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=tc.steps, initial=step, desc="training the denoiser", unit="step")
-    tuner = None
-    if device.type == "cpu" and tc.threads == 0 and torch.get_num_threads() > 1:
-        tuner = ThreadTuner([1, torch.get_num_threads()])
-    elif device.type == "cpu" and tc.threads > 0:
-        tuner = ThreadTuner([tc.threads])
+    tuner = thread_tuner(device, tc.threads)
     model.train()
     k = 0
     try:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from soralite.config import Config, runs_dir
+from soralite.threads import thread_tuner
 from soralite.vae import NON_ARCH_FIELDS, VideoVAE
 
 EVAL_SEED = 1_000_003            # held-out clips: a seed that training (cfg.seed) does not use
@@ -234,11 +235,7 @@ def train_vae(cfg: Config, out_dir: str | Path | None, resume: bool = True, prog
 
         vae.init_from_data(generate(cfg.world, INIT_CLIPS, seed=cfg.seed, epoch=INIT_EPOCH).videos.to(device))
 
-    tuner = None                                   # CPU threads: 1 or all, whichever is faster now
-    if device.type == "cpu" and (cfg.train.threads > 0 or torch.get_num_threads() > 1):
-        from soralite.train import ThreadTuner
-
-        tuner = ThreadTuner([cfg.train.threads] if cfg.train.threads > 0 else [1, torch.get_num_threads()])
+    tuner = thread_tuner(device, cfg.train.threads)   # CPU threads: 1 or all, whichever is faster now
 
     bar = None
     if progress and step < stop:
