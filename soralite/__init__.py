@@ -1,26 +1,20 @@
-"""soralite: a Sora-style video diffusion system, rebuilt at a scale that trains in minutes."""
-from soralite.config import Config, get_config, PRESETS
+"""soralite: a Sora-style video diffusion system, rebuilt at a scale that trains in minutes.
+
+`import soralite` gives the config, the models, the diffusion core and the `Pipeline`; it loads no
+training code (that is `soralite.train`, and `soralite.quickstart` for the whole recipe). The map
+of the package, stage by stage, is docs/architecture.md.
+"""
+from soralite.config import PRESETS, Config, get_config
+from soralite.diffusion import (DDIMScheduler, DDPMScheduler, FlowMatchEulerScheduler,
+                                FlowMatchHeunScheduler, get_scheduler, sample)
+from soralite.models import (DIT_PRESETS, DiagonalGaussian, Denoiser, DiT, HFTextEncoder,
+                             TextEncoder, Tokenizer, VideoVAE, capture_attention, count_parameters,
+                             dit_config)
+from soralite.pipeline import Pipeline
 
 __version__ = "0.1.0"
-__all__ = ["Config", "get_config", "PRESETS", "__version__"]
-
-from soralite.text import Tokenizer, TextEncoder, HFTextEncoder
-from soralite.dit import DiT, Denoiser, DIT_PRESETS, capture_attention, count_parameters, dit_config
-
-__all__ += ["Tokenizer", "TextEncoder", "HFTextEncoder", "DiT", "Denoiser", "DIT_PRESETS",
-            "capture_attention", "count_parameters", "dit_config"]
-
-from soralite.schedules import (DDPMScheduler, DDIMScheduler, FlowMatchEulerScheduler,
-                                FlowMatchHeunScheduler, get_scheduler)
-from soralite.sampler import sample
-
-__all__ += ["DDPMScheduler", "DDIMScheduler", "FlowMatchEulerScheduler", "FlowMatchHeunScheduler",
-            "get_scheduler", "sample"]
-
-from soralite.vae import VideoVAE, DiagonalGaussian
-
-__all__ += ["VideoVAE", "DiagonalGaussian"]
-
-from soralite.pipeline import Pipeline, load_or_quickstart
-
-__all__ += ["Pipeline", "load_or_quickstart"]
+__all__ = ["Config", "get_config", "PRESETS", "__version__", "Tokenizer", "TextEncoder",
+           "HFTextEncoder", "DiT", "Denoiser", "DIT_PRESETS", "capture_attention",
+           "count_parameters", "dit_config", "DDPMScheduler", "DDIMScheduler",
+           "FlowMatchEulerScheduler", "FlowMatchHeunScheduler", "get_scheduler", "sample",
+           "VideoVAE", "DiagonalGaussian", "Pipeline"]

@@ -5,13 +5,20 @@ figures that are compared are measured side by side in one run.
 """
 from __future__ import annotations
 
-import argparse
-import json
+import dataclasses
 import os
+import platform
 import statistics
 import time
 
-import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from soralite.config import WorldConfig, get_config
+from soralite.diffusion import diffusion_loss, make_scheduler
+from soralite.models import Denoiser, count_parameters, latent_shape, num_tokens
+from soralite.runtime import autocast_context
+from soralite.world import generate
 
 
 def _median_rate(fn, items: int, repeats: int) -> float:
@@ -27,23 +34,16 @@ def _median_rate(fn, items: int, repeats: int) -> float:
 def bench_world(n: int = 256, repeats: int = 5, sizes=((16, 32, 32), (16, 64, 64))) -> dict:
     """Clips per second that the toy world renders (scene sampling + rendering), per clip size,
     for the default world (1-3 objects, every motion) and for the `tiny` world (one object)."""
-    from soralite.config import WorldConfig, get_config
-    from soralite.world import generate
-
     out = {}
     for T, H, W in sizes:
         for name, base in (("default world", WorldConfig()), ("tiny world", get_config("tiny").world)):
-            w = base.__class__(**{**base.__dict__, "frames": T, "height": H, "width": W})
+            w = dataclasses.replace(base, frames=T, height=H, width=W)
             rate = _median_rate(lambda: generate(w, n, seed=0), n, repeats)
             out[f"{name}, {T}x{H}x{W}"] = round(rate, 1)
     return {"clips_per_second": out, "n": n, "repeats": repeats}
 
 
 def machine() -> dict:
-    import platform
-
-    import torch
-
     return {"cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(),
@@ -68,13 +68,6 @@ def bench_dit(repeats: int = 5, cfg=None, steps: int = 5) -> dict:
     batch of `train.batch_size` random latents; reports the median over `repeats` of `steps`
     steps as clips/s and tokens/s, and on a GPU the model FLOPs utilization (FLOPs of one step
     counted by `FlopCounterMode`, against the device's peak dense bf16 FLOP/s)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from soralite.config import get_config
-    from soralite.dit import Denoiser, count_parameters
-    from soralite.train import autocast_context, diffusion_loss, latent_shape, make_scheduler, num_tokens
-
     cfg = cfg or get_config()
     device = torch.device(cfg.resolved_device())
     if device.type == "cpu":
@@ -122,28 +115,16 @@ def bench_dit(repeats: int = 5, cfg=None, steps: int = 5) -> dict:
 
 
 BENCHES = {"world": bench_world, "dit": bench_dit}
+TAKES_CONFIG = ("dit",)                 # benchmarks that measure a config's model
 
 
-def register_cli(sub, add_config_args) -> None:
-    p = sub.add_parser("bench", help="speed benchmarks, as JSON",
-                       description="Measure how fast the parts of the kit run on this machine "
-                                   "(medians of several repeats) and print JSON. "
-                                   f"Benchmarks: {', '.join(BENCHES)}.")
-    p.add_argument("--only", action="append", choices=sorted(BENCHES), help="run only these")
-    p.add_argument("--repeats", type=int, default=5, help="repeats a figure (median is reported)")
-    add_config_args(p)
-    p.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
+def run_benches(names, repeats: int, cfg) -> dict:
+    """The benchmarks `names` (default all), each a median of `repeats`, with the machine."""
     report = {"machine": machine()}
-    import inspect
+    for name in names or BENCHES:
+        kwargs = {"cfg": cfg} if name in TAKES_CONFIG else {}
+        report[name] = BENCHES[name](repeats=repeats, **kwargs)
+    return report
 
-    from soralite.config import get_config
 
-    for name in args.only or BENCHES:
-        takes_cfg = "cfg" in inspect.signature(BENCHES[name]).parameters
-        kwargs = {"cfg": get_config(args.preset, args.overrides)} if takes_cfg else {}
-        report[name] = BENCHES[name](repeats=args.repeats, **kwargs)
-    print(json.dumps(report, indent=2))
-    return 0
+__all__ = ["bench_world", "bench_dit", "machine", "peak_bf16_flops", "run_benches", "BENCHES"]

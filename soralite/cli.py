@@ -1,11 +1,29 @@
-"""The `soralite` command line (DESIGN.md, "Contracts"). Each subcommand is a thin layer over the
-package: what it does, a notebook can do with the same functions."""
+"""The `soralite` command line (docs/design.md, "Contracts"): every subcommand's arguments here, in
+one place, and a thin runner for each over the package, so that what a command does, a notebook
+can do with the same functions.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
+
+from soralite.bench import BENCHES, run_benches
+from soralite.config import Config, apply_overrides, get_config, runs_dir
+from soralite.eval import evaluate_vae
+from soralite.pipeline import Pipeline
+from soralite.quickstart import quickstart
+from soralite.runs import SAMPLES_DIR, VAE_DIR
+from soralite.seeds import stream_seed
+from soralite.train import train, train_vae
+from soralite.video import save_clip
+from soralite.viz import captioned_grid
+from soralite.world import agreement, export_clips, score_folder
 
 DESCRIPTION = """\
 soralite: a Sora-style video generator, rebuilt small enough to train in minutes.
@@ -14,53 +32,25 @@ It learns a toy world of coloured shapes (red circles moving left, blue squares 
 so that every clip it makes can be checked by an exact tracker. Start with
   soralite make-data --n 300 --seed 11 --out runs/data    # clips of the world, with captions
   soralite score runs/data                                # how well clips follow their captions
+  soralite quickstart --preset tiny                       # train a VAE and a DiT, sample, score
 """
+PRESET_HELP = ("named settings: smoke (seconds, for tests), tiny (a laptop CPU), workshop (one "
+               "GPU); default: $SORALITE_PRESET, else tiny on a CPU and workshop on a GPU")
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None,
-                   help="named settings: smoke (seconds, for tests), tiny (a laptop CPU), "
-                        "workshop (one GPU); default: $SORALITE_PRESET, else tiny on a CPU and "
-                        "workshop on a GPU")
+# ----------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=None, help=PRESET_HELP)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change one setting of the preset, e.g. --set world.height=64 "
                         "(repeat for more)")
 
 
-def _make_data(args: argparse.Namespace) -> int:
-    from soralite.config import Config, apply_overrides, get_config
-    from soralite.world import export_clips
-
-    overrides = list(args.overrides)
-    for key, value in (("frames", args.frames), ("height", args.height), ("width", args.width),
-                       ("max_objects", args.max_objects), ("wall_prob", args.wall_prob)):
-        if value is not None:
-            overrides.append(f"world.{key}={value}")
-    if args.max_objects is not None and args.max_objects < 1:
-        raise ValueError("--max-objects must be 1, 2 or 3")
-    # without --preset, the full world of WORLD.md (every colour, shape, size and motion)
-    cfg = get_config(args.preset, overrides) if args.preset else apply_overrides(Config(), overrides)
-    info = export_clips(cfg.world, args.n, args.out, seed=args.seed, gif=args.gif,
-                        progress=not args.quiet)
-    print(json.dumps(info, indent=2))
-    return 0
-
-
-def _score(args: argparse.Namespace) -> int:
-    from soralite.tracker import score_folder
-
-    report = score_folder(args.dir, progress=not args.quiet)
-    if not args.per_clip:
-        report.pop("per_clip", None)
-    print(json.dumps(report, indent=2))
-    return 0
-
-
-def _check_tracker(args: argparse.Namespace) -> int:
-    from soralite.tracker import agreement
-
-    print(json.dumps(agreement(args.n, seed=args.seed, progress=not args.quiet), indent=2))
-    return 0
+def _quiet_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,10 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-objects", type=int, help="at most this many objects a clip (1 to 3)")
     p.add_argument("--wall-prob", type=float, help="chance that a clip has the gray wall (0 to 1)")
     p.add_argument("--no-gif", dest="gif", action="store_false", help="write only the .npy files")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(p)
+    _quiet_arg(p)
+    _config_args(p)
     p.set_defaults(func=_make_data)
-    p.set_defaults(preset=None)
 
     p = sub.add_parser("score", help="score clips against their captions with the tracker",
                        description="Read the clips in DIR (captions from DIR/captions.jsonl) and "
@@ -99,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "holds it, reappearance after the wall).")
     p.add_argument("dir", type=Path, help="folder with clips (.npy, .gif or .mp4) and captions.jsonl")
     p.add_argument("--per-clip", action="store_true", help="include every clip's own scores")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _quiet_arg(p)
     p.set_defaults(func=_score)
 
     p = sub.add_parser("check-tracker", help="measure the tracker against the world's own captions",
@@ -109,28 +98,178 @@ def build_parser() -> argparse.ArgumentParser:
                                    "is read against) and against a shuffled caption (chance).")
     p.add_argument("--n", type=int, default=1000, help="clips in all (default 1000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _quiet_arg(p)
     p.set_defaults(func=_check_tracker)
 
-    for register in _extra_commands():
-        register(sub, _add_config_args)
+    p = sub.add_parser("train-vae", help="train the video VAE on the toy world",
+                       description="Train the causal video VAE of a preset on world clips rendered "
+                                   "on the fly, with checkpoints in OUT (resumed when OUT holds "
+                                   "one), then report held-out PSNR and the tracker's adherence on "
+                                   "the reconstructions as JSON.")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint directory (default runs/<preset>/vae); resumed if it holds one")
+    p.add_argument("--fresh", action="store_true", help="start a new run even if OUT holds one")
+    p.add_argument("--eval", type=int, default=256, metavar="N",
+                   help="held-out clips to score at the end (PSNR, tracker adherence); 0 skips")
+    _quiet_arg(p)
+    _config_args(p)
+    p.set_defaults(func=_train_vae)
+
+    p = sub.add_parser("train", help="train the denoiser (text encoder + DiT) on VAE latents",
+                       description="Train the denoiser of a preset on latents of the toy world: "
+                                   "rectified flow by default (--set train.objective=ddpm for "
+                                   "DDPM), guidance dropout, EMA, checkpoints in OUT/denoiser and "
+                                   "the loss per noise level in OUT/log.jsonl. Uses the VAE in "
+                                   "OUT/vae (trained there first if missing). Run it again to "
+                                   "resume where it stopped.")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
+    _quiet_arg(p)
+    _config_args(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("quickstart", help="train the VAE and the DiT, sample, score",
+                       description="Train the VAE (or reuse OUT/vae) and the denoiser on the toy "
+                                   "world, sample a grid of prompts to OUT/samples.gif, score "
+                                   "fresh samples with the tracker into OUT/report.json "
+                                   "(in-distribution and held-out prompts apart), and leave a "
+                                   "directory that soralite.Pipeline.from_pretrained loads. "
+                                   "Run it again to resume; finished stages are skipped.")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
+    _quiet_arg(p)
+    _config_args(p)
+    p.set_defaults(func=_quickstart)
+
+    p = sub.add_parser("sample", help="generate clips from a prompt with a trained pipeline",
+                       description="Generate a clip for each --prompt with the pipeline in --ckpt "
+                                   "and write it to --out (.npy, .gif or .mp4; several prompts "
+                                   "make a captioned grid, or one .npy array (N, T, H, W, 3)). "
+                                   "Without --out, writes OUT/samples/<prompt>-s<seed>.gif in "
+                                   "the checkpoint and skips it when it is already there.")
+    p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
+    p.add_argument("--prompt", action="append", required=True,
+                   help="e.g. 'a red circle moving left' (repeat for more)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the config's)")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the config's)")
+    p.add_argument("--out", type=Path, default=None, help="FILE.npy, FILE.gif or FILE.mp4")
+    _quiet_arg(p)
+    p.set_defaults(func=_sample)
+
+    p = sub.add_parser("bench", help="speed benchmarks, as JSON",
+                       description="Measure how fast the parts of the kit run on this machine "
+                                   "(medians of several repeats) and print JSON. "
+                                   f"Benchmarks: {', '.join(BENCHES)}.")
+    p.add_argument("--only", action="append", choices=sorted(BENCHES), help="run only these")
+    p.add_argument("--repeats", type=int, default=5, help="repeats a figure (median is reported)")
+    _config_args(p)
+    p.set_defaults(func=_bench)
     return parser
 
 
-def _extra_commands():
-    """Subcommands that live beside their stage (train-vae, train, sample, quickstart, bench)."""
-    found = []
-    for module, name in (("soralite.train_vae", "register_cli"), ("soralite.train", "register_cli"),
-                         ("soralite.pipeline", "register_cli"), ("soralite.bench", "register_cli")):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ModuleNotFoundError as e:
-            if e.name == module:
-                continue
-            raise
-        if hasattr(mod, name):
-            found.append(getattr(mod, name))
-    return found
+# ----------------------------------------------------------------------------------------------
+# Runners
+
+
+def _make_data(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    for key, value in (("frames", args.frames), ("height", args.height), ("width", args.width),
+                       ("max_objects", args.max_objects), ("wall_prob", args.wall_prob)):
+        if value is not None:
+            overrides.append(f"world.{key}={value}")
+    if args.max_objects is not None and args.max_objects < 1:
+        raise ValueError("--max-objects must be 1, 2 or 3")
+    # without --preset, the full world of docs/world.md (every colour, shape, size and motion)
+    cfg = get_config(args.preset, overrides) if args.preset else apply_overrides(Config(), overrides)
+    info = export_clips(cfg.world, args.n, args.out, seed=args.seed, gif=args.gif,
+                        progress=not args.quiet)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    report = score_folder(args.dir, progress=not args.quiet)
+    if not args.per_clip:
+        report.pop("per_clip", None)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _check_tracker(args: argparse.Namespace) -> int:
+    print(json.dumps(agreement(args.n, seed=args.seed, progress=not args.quiet), indent=2))
+    return 0
+
+
+def _train_vae(args: argparse.Namespace) -> int:
+    cfg = get_config(args.preset, args.overrides)
+    out = args.out or Path(runs_dir()) / cfg.name / VAE_DIR
+    t0 = time.perf_counter()
+    vae = train_vae(cfg, out, resume=not args.fresh, progress=not args.quiet)
+    report = {"out": str(out), "preset": cfg.name, "seconds": round(time.perf_counter() - t0, 1),
+              "scaling_factor": vae.config.scaling_factor,
+              "parameters": sum(p.numel() for p in vae.parameters())}
+    if args.eval:
+        report.update(evaluate_vae(vae, cfg.world, n=args.eval, seed=stream_seed(cfg.seed, "vae_eval")))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    cfg = get_config(args.preset, args.overrides)
+    out = args.out or Path(runs_dir()) / cfg.name
+    result = train(cfg, out, progress=not args.quiet)
+    last = result.history[-1] if result.history else {}
+    print(json.dumps({"out": str(out), "step": result.step, "resumed_from": result.resumed_from,
+                      "seconds": round(result.seconds, 1), "loss": last.get("loss"),
+                      "loss_by_t": last.get("loss_by_t")}, indent=2))
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    cfg = get_config(args.preset, args.overrides)
+    out = args.out or Path(runs_dir()) / cfg.name
+    report = quickstart(cfg, out, progress=not args.quiet)
+    print(json.dumps({"out": str(out),
+                      "adherence_in_distribution": report.get("adherence_in_distribution"),
+                      "adherence_held_out": report.get("adherence_held_out"),
+                      "seconds": report.get("seconds")}, indent=2))
+    return 0
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unconditional"
+
+
+def _sample(args: argparse.Namespace) -> int:
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    prompts = pipe.check_prompts(args.prompt)
+    out = args.out
+    if out is None:
+        tag = f"-n{args.steps}" if args.steps else ""
+        tag += f"-g{args.guidance:g}" if args.guidance is not None else ""
+        out = args.ckpt / SAMPLES_DIR / f"{_slug(' + '.join(prompts))}-s{args.seed}{tag}.gif"
+        if out.exists():
+            print(json.dumps({"out": str(out), "skipped": "already there"}))
+            return 0
+    suffix = out.suffix.lower()
+    if suffix not in (".npy", ".gif", ".mp4"):
+        raise ValueError(f"--out must end in .npy, .gif or .mp4 (got {out.name!r})")
+    clips = pipe.generate(prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
+                          progress=not args.quiet)
+    if len(prompts) == 1:
+        save_clip(out, clips[0], fps=pipe.config.world.fps)
+    elif suffix == ".npy":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, clips, allow_pickle=False)
+    else:
+        save_clip(out, captioned_grid(clips, prompts), fps=pipe.config.world.fps)
+    print(json.dumps({"out": str(out), "prompts": prompts, "shape": list(clips.shape)}))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    print(json.dumps(run_benches(args.only, args.repeats, get_config(args.preset, args.overrides)),
+                     indent=2))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

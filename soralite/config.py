@@ -1,4 +1,4 @@
-"""Configs and presets (built in every notebook's first cells; see DESIGN.md, "Scales").
+"""Configs and presets (built in every notebook's first cells; see docs/design.md, "Presets").
 
 Every setting of the kit lives in a dataclass here; a *preset* is a named, complete `Config`.
 Any field can be overridden from code (`get_config("tiny", world__height=64)` or
@@ -12,10 +12,16 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]   # the source checkout (the kit is installed editable)
+DATA_DIR = ROOT / "data"                     # small files the kit ships and reads (docs/design.md)
+
 # ----------------------------------------------------------------------------------------------
-# The world's fixed vocabulary (WORLD.md: palette, shapes, motions are fixed values)
+# The world's fixed vocabulary (docs/world.md: palette, shapes, motions are fixed values)
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (230, 50, 50),
@@ -35,12 +41,14 @@ MOTIONS: tuple[str, ...] = (
     "moving left", "moving right", "moving up", "moving down",
     "standing still", "bouncing", "falling",
 )
-HELD_OUT: tuple[tuple[str, str], ...] = (("yellow", "triangle"), ("blue", "circle"))
+# colour-shape pairs the training world never shows, as data/held_out.json lists them
+HELD_OUT: tuple[tuple[str, str], ...] = tuple(
+    tuple(pair) for pair in json.loads((DATA_DIR / "held_out.json").read_text())["pairs"])
 
 
 @dataclass
 class WorldConfig:
-    """The toy world of WORLD.md: what a clip may contain and how big it is (notebook 01)."""
+    """The toy world of docs/world.md: what a clip may contain and how big it is (notebook 01)."""
 
     frames: int = 16                      # T
     height: int = 32                      # H
@@ -163,8 +171,6 @@ class Config:
         """The torch device string this config runs on."""
         if self.device != "auto":
             return self.device
-        import torch
-
         return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -221,8 +227,6 @@ def default_preset() -> str:
     env = os.environ.get("SORALITE_PRESET", "").strip()
     if env:
         return env
-    import torch
-
     return "workshop" if torch.cuda.is_available() else "tiny"
 
 
@@ -343,15 +347,12 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def runs_dir() -> "os.PathLike[str]":
+def runs_dir() -> Path:
     """Where checkpoints and outputs go by default: `$SORALITE_RUNS`, else `runs/` at the root of
     the source checkout (so notebooks and the command line share it), else `./runs`."""
-    from pathlib import Path
-
     env = os.environ.get("SORALITE_RUNS")
     if env:
         return Path(env)
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").exists() and (root / "soralite").is_dir():
-        return root / "runs"
+    if (ROOT / "pyproject.toml").exists() and (ROOT / "soralite").is_dir():
+        return ROOT / "runs"
     return Path("runs")

@@ -1,6 +1,6 @@
 """Clips in and out: tensors <-> uint8 arrays, files, folders of real clips, inline display (notebook 01).
 
-Two conventions meet here (DESIGN.md, "Contracts"): models see float tensors `(B, C, T, H, W)`
+Two conventions meet here (docs/design.md, "Contracts"): models see float tensors `(B, C, T, H, W)`
 in `[-1, 1]`; files and numpy hold `uint8 (T, H, W, 3)`.
 """
 from __future__ import annotations

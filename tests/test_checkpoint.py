@@ -13,7 +13,7 @@ from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, Confi
                                  flatten_optimizer_state, load_pretrained, save_pretrained,
                                  unflatten_optimizer_state)
 from soralite.config import VAEConfig, get_config
-from soralite.vae import VideoVAE
+from soralite.models import VideoVAE
 
 torch.set_flush_denormal(True)                  # denormals make CPU conv backward crawl
 
@@ -200,7 +200,7 @@ def smoke_cfg(**kw):
 
 
 def test_train_vae_saves_a_loadable_checkpoint_with_a_measured_scale(tmp_path):
-    from soralite.train_vae import train_vae
+    from soralite.train import train_vae
 
     cfg = smoke_cfg()
     vae = train_vae(cfg, tmp_path / "vae", progress=False)
@@ -214,7 +214,7 @@ def test_train_vae_saves_a_loadable_checkpoint_with_a_measured_scale(tmp_path):
 
 
 def test_resume_continues_the_same_run(tmp_path):
-    from soralite.train_vae import train_vae
+    from soralite.train import train_vae
 
     cfg = smoke_cfg()
     straight = train_vae(cfg, tmp_path / "a", progress=False)
@@ -227,7 +227,7 @@ def test_resume_continues_the_same_run(tmp_path):
 
 
 def test_a_run_stopped_by_hand_saves_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    import soralite.train_vae as tv
+    import soralite.train.vae_stage as tv
 
     cfg = smoke_cfg()
     straight = tv.train_vae(cfg, tmp_path / "a", progress=False)
@@ -249,7 +249,7 @@ def test_a_run_stopped_by_hand_saves_and_resumes_to_the_same_weights(tmp_path, m
 
 
 def test_evaluate_vae_reports_psnr_and_tracker_adherence():
-    from soralite.train_vae import evaluate_vae
+    from soralite.eval import evaluate_vae
 
     cfg = smoke_cfg()
     scores = evaluate_vae(small_vae(), cfg.world, n=4, seed=3)
@@ -259,7 +259,7 @@ def test_evaluate_vae_reports_psnr_and_tracker_adherence():
 
 
 def test_resume_with_another_config_is_refused_by_name(tmp_path):
-    from soralite.train_vae import train_vae
+    from soralite.train import train_vae
 
     train_vae(smoke_cfg(), tmp_path / "vae", progress=False, max_steps=1)
     with pytest.raises(ConfigMismatchError, match=r"train.vae_lr"):
@@ -267,7 +267,7 @@ def test_resume_with_another_config_is_refused_by_name(tmp_path):
 
 
 def test_load_or_train_vae_loads_a_finished_checkpoint(tmp_path, monkeypatch):
-    import soralite.train_vae as tv
+    import soralite.train.vae_stage as tv
 
     cfg = smoke_cfg()
     first = tv.load_or_train_vae(cfg, tmp_path / "vae", progress=False)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from soralite.config import DiTConfig, get_config
-from soralite.dit import (DIT_PRESETS, Attention, Denoiser, DiT, DiTBlock, capture_attention,
-                          count_parameters, dit_config, timestep_embedding)
+from soralite.models import Denoiser
+from soralite.models.dit import (DIT_PRESETS, Attention, DiT, DiTBlock, capture_attention,
+                                 count_parameters, dit_config, timestep_embedding)
 
 C = 4                                      # latent channels
 KINDS = [(a, p) for a in ("full", "factorized") for p in ("sincos", "rope")]

@@ -6,11 +6,10 @@ import torch
 
 from soralite import viz
 from soralite.config import get_config
-from soralite.dit import Denoiser
-from soralite.explore import (CROSS, Explorer, PromptAttention, attention_explorer,
-                              capture_prompt_attention, noise_explorer)
+from soralite.models import Denoiser, VideoVAE
+from soralite.studies.attention import CROSS, PromptAttention, capture_prompt_attention
+from soralite.viz.explorers import Explorer, attention_explorer, noise_explorer
 from soralite.pipeline import Pipeline
-from soralite.vae import VideoVAE
 from soralite.world import render_prompt
 
 PROMPT = "a red circle moving left"
@@ -178,7 +177,7 @@ def still_square_scene(colour="red", T=8, H=32, W=32, side=8, cx=12.0, cy=20.0):
 
 
 def test_object_masks_from_the_scene_and_from_the_tracker_cover_the_object():
-    from soralite.explore import object_masks_from_scene, object_masks_from_tracks
+    from soralite.studies.attention import object_masks_from_scene, object_masks_from_tracks
     from soralite.world import render
 
     scene = still_square_scene()
@@ -191,7 +190,7 @@ def test_object_masks_from_the_scene_and_from_the_tracker_cover_the_object():
 
 
 def test_object_word_indices_find_each_objects_words():
-    from soralite.explore import object_word_indices
+    from soralite.studies.attention import object_word_indices
 
     words = "a large red circle moving left and a blue square standing still".split()
     assert object_word_indices(words, "red") == {"a": 0, "colour": 2, "shape": 3, "motion": 5}
@@ -201,9 +200,9 @@ def test_object_word_indices_find_each_objects_words():
 
 
 def test_word_object_shares_measure_attention_on_the_object_against_chance():
-    from soralite.dit import AttentionMaps
-    from soralite.explore import object_masks_from_scene, word_object_shares
-    from soralite.patchify import grid_positions
+    from soralite.models import AttentionMaps
+    from soralite.studies.attention import object_masks_from_scene, word_object_shares
+    from soralite.models.patchify import grid_positions
 
     scene = still_square_scene()
     words = "a red square standing still".split()

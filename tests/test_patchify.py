@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from soralite.patchify import (
+from soralite.models.patchify import (
     PatchEmbed, Patchifier, apply_rope, axis_dims, grid_positions, patch_grid, patchify,
     rope_3d_freqs, sincos_pos_embed_3d, unpatchify,
 )

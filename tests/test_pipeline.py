@@ -10,11 +10,14 @@ import pytest
 import torch
 
 import soralite
-from soralite import pipeline as pipeline_module
+from soralite import quickstart as quickstart_module
+from soralite.runs import run_fits
 from soralite.cli import main
-from soralite.pipeline import Pipeline, captioned_grid, eval_prompts, grid_prompts, held_out_prompts
+from soralite.pipeline import Pipeline
+from soralite.viz import captioned_grid
+from soralite.world import eval_prompts, grid_prompts, held_out_prompts
 from soralite.config import get_config
-from soralite.train import latent_shape
+from soralite.models import latent_shape
 from soralite.world import PromptError
 
 # the smoke preset with the four colours of the tiny world, so that a colour can be out of it
@@ -89,7 +92,7 @@ def test_a_checkpoint_without_per_channel_scales_loads_as_global_scaling(run_dir
     again = Pipeline.from_pretrained(old)
     assert again.config.train.latent_scaling == "global"
     assert again.latent_scale.tolist() == pytest.approx([pipe.vae.config.scaling_factor] * len(pipe.latent_scale))
-    assert not pipeline_module.run_fits(again.config, pipe.config)
+    assert not run_fits(again.config, pipe.config)
 
 
 def test_sample_command_writes_and_then_skips(run_dir, tmp_path, capsys):
@@ -112,7 +115,7 @@ def test_sample_command_writes_and_then_skips(run_dir, tmp_path, capsys):
 
 def test_eval_prompts_keep_held_out_pairs_apart():
     cfg = get_config("tiny")
-    ind, held = eval_prompts(cfg, 50, 9, seed=0)
+    ind, held = eval_prompts(cfg.world, 50, 9, seed=0)
     assert len(ind) == 50 and len(held) == 9
     assert not any("yellow triangle" in p or "blue circle" in p for p in ind)
     assert all("yellow triangle" in p or "blue circle" in p for p in held)
@@ -123,10 +126,10 @@ def test_load_or_quickstart_loads_a_finished_run_and_trains_beside_another_confi
         run_dir, tmp_path, monkeypatch):
     cfg = get_config("smoke", overrides={"world.colours": ["red", "green", "blue", "yellow"]})
     calls = []
-    real = pipeline_module.quickstart
-    monkeypatch.setattr(pipeline_module, "quickstart",
+    real = quickstart_module.quickstart
+    monkeypatch.setattr(quickstart_module, "quickstart",
                         lambda c, run, **kw: (calls.append(Path(run)), real(c, run, **kw))[1])
-    pipe = soralite.load_or_quickstart(cfg, run=run_dir, progress=False, log=lambda *_: None)
+    pipe = quickstart_module.load_or_quickstart(cfg, run=run_dir, progress=False, log=lambda *_: None)
     assert calls == [] and pipe.run == run_dir and pipe.step == cfg.train.steps
     assert isinstance(pipe, soralite.Pipeline)
     # the same run asked for more steps: the run is resumed in place
@@ -134,12 +137,12 @@ def test_load_or_quickstart_loads_a_finished_run_and_trains_beside_another_confi
                                              "train.steps": cfg.train.steps + 2})
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
-    pipe = soralite.load_or_quickstart(longer, run=copy, progress=False, log=lambda *_: None)
+    pipe = quickstart_module.load_or_quickstart(longer, run=copy, progress=False, log=lambda *_: None)
     assert calls == [copy] and pipe.run == copy and pipe.step == longer.train.steps
     # another world: the finished run is left alone and training goes to a sibling folder
     other = get_config("smoke")
     messages = []
-    pipe = soralite.load_or_quickstart(other, run=run_dir, progress=False, log=messages.append)
+    pipe = quickstart_module.load_or_quickstart(other, run=run_dir, progress=False, log=messages.append)
     assert pipe.run != run_dir and pipe.run.parent == run_dir.parent
     assert pipe.run.name.startswith(run_dir.name + "-") and calls[-1] == pipe.run
     assert any("another config" in m for m in messages)
@@ -148,13 +151,13 @@ def test_load_or_quickstart_loads_a_finished_run_and_trains_beside_another_confi
 
 def test_grid_prompts_are_all_different_and_cover_the_world():
     cfg = get_config("tiny")
-    ind = grid_prompts(cfg, 40)[:40]                      # 10 allowed pairs x 4 motions
+    ind = grid_prompts(cfg.world, 40)[:40]                      # 10 allowed pairs x 4 motions
     assert len(set(ind)) == 40
-    first = grid_prompts(cfg)[:8]
+    first = grid_prompts(cfg.world)[:8]
     for word in ("red", "green", "blue", "yellow", "square", "circle", "triangle",
                  "left", "right", "up", "down"):
         assert any(word in p for p in first), word
-    held = grid_prompts(cfg)[8:]
+    held = grid_prompts(cfg.world)[8:]
     assert held and all("yellow triangle" in p or "blue circle" in p for p in held)
 
 

@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from soralite.sampler import Trajectory, concat_cond, guided_prediction, sample
-from soralite.schedules import (DDIMScheduler, DDPMScheduler, FlowMatchEulerScheduler,
+from soralite.diffusion import Trajectory, concat_cond, guided_prediction, sample
+from soralite.diffusion import (DDIMScheduler, DDPMScheduler, FlowMatchEulerScheduler,
                                 FlowMatchHeunScheduler, expand_to, get_scheduler)
 
 SHAPE = (2, 3, 4, 8, 8)   # (B, C, T, H, W)

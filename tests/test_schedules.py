@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from soralite import schedules as S
+from soralite import diffusion as S
 
 SCHEDULES = list(S.BETA_SCHEDULES)
 

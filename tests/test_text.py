@@ -4,7 +4,7 @@ import sys
 import pytest
 import torch
 
-from soralite.text import NULL, PAD, HFTextEncoder, TextEncoder, Tokenizer
+from soralite.models.text import NULL, PAD, HFTextEncoder, TextEncoder, Tokenizer
 from soralite.world import VOCABULARY, PromptError
 
 PROMPTS = [

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from soralite.config import PALETTE, WorldConfig
-from soralite.tracker import (agreement, classify_shape, label_pixels, score_clip, score_clips,
-                              track_clip)
+from soralite.world import (agreement, classify_shape, label_pixels, score_clip, score_clips,
+                            track_clip)
 from soralite.world import generate, render, render_prompt, shape_masks
 
 

@@ -8,11 +8,10 @@ import torch
 
 from soralite.checkpoint import ConfigMismatchError
 from soralite.config import get_config
-from soralite.dit import Denoiser
-from soralite.text import Tokenizer
-from soralite.train import (EMA, LatentPool, bucket_names, diffusion_loss, drop_prompts,
-                            latent_scale, latent_shape, lr_at, make_scheduler, model_time,
-                            num_tokens, train)
+from soralite.diffusion import diffusion_loss, make_scheduler, model_time
+from soralite.models import Denoiser, Tokenizer, latent_shape, num_tokens
+from soralite.diffusion import bucket_names
+from soralite.train import EMA, LatentPool, drop_prompts, latent_scale, lr_at, train
 from soralite.world import generate
 
 
@@ -125,7 +124,8 @@ def test_guidance_dropout_happens_at_the_configured_rate():
 
 def test_learning_rate_warms_up_then_decays():
     cfg = get_config("tiny", overrides={"train.steps": 1000, "train.warmup_steps": 100})
-    lrs = [lr_at(cfg, s) for s in range(1000)]
+    tc = cfg.train
+    lrs = [lr_at(s, tc.steps, tc.lr, tc.warmup_steps, tc.lr_min_ratio) for s in range(1000)]
     assert lrs[0] == pytest.approx(cfg.train.lr / 100) and max(lrs) == pytest.approx(cfg.train.lr)
     assert lrs[-1] == pytest.approx(cfg.train.lr * cfg.train.lr_min_ratio, rel=1e-3)
     assert all(a >= b for a, b in zip(lrs[100:], lrs[101:]))

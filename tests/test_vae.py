@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from soralite.config import VAEConfig
-from soralite.vae import DiagonalGaussian, VideoVAE
+from soralite.models import DiagonalGaussian, VideoVAE
 
 torch.set_flush_denormal(True)                  # denormals make CPU conv backward crawl
 

@@ -9,7 +9,7 @@ from matplotlib.text import Text
 
 from soralite import viz
 from soralite.config import PALETTE, WALL_RGB, WorldConfig
-from soralite.tracker import WALL, track_clip
+from soralite.world import WALL, track_clip
 from soralite.world import ObjectTruth, SceneTruth, generate, render, render_prompt
 
 WORLD = WorldConfig(frames=8, height=32, width=32)

@@ -8,8 +8,8 @@ from matplotlib.patches import Rectangle
 
 from soralite import viz
 from soralite.config import get_config
-from soralite.patchify import grid_positions
-from soralite.sampler import Trajectory
+from soralite.models.patchify import grid_positions
+from soralite.diffusion import Trajectory
 from soralite.world import render_prompt
 
 GRID = (2, 3, 4)                                   # (t, h, w): 24 tokens
@@ -174,7 +174,7 @@ def test_plot_attention_distance_has_a_point_per_head_and_layer():
 
 
 def test_schedule_alpha_sigma_matches_the_schedules():
-    from soralite import schedules as S
+    from soralite import diffusion as S
 
     ab = S.alphas_cumprod(S.get_betas("cosine", 1000))
     a, s = viz.schedule_alpha_sigma("cosine", 0.5)

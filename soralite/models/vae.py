@@ -51,6 +51,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
+from soralite.checkpoint import (CheckpointError, check_config, load_pretrained,
+                                 load_state_dict_strict, save_pretrained)
 from soralite.config import VAEConfig
 
 TEMPORAL_COMPRESSIONS = (1, 2, 4)
@@ -265,7 +267,7 @@ class VideoVAE(nn.Module):
 
     Latents are unscaled, as in the diffusers libraries: the diffusion model sees
     `z * config.scaling_factor` and hands back latents to divide by it before `decode`.
-    Notebook 03 builds it; `soralite.train_vae.train_vae` sets its linear code from data
+    Notebook 03 builds it; `soralite.train.vae_stage.train_vae` sets its linear code from data
     (`init_from_data`) and trains the rest.
     """
 
@@ -419,8 +421,6 @@ class VideoVAE(nn.Module):
     def save_pretrained(self, directory: str | Path, meta: dict[str, Any] | None = None,
                         extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
         """Write `config.json` and `model.safetensors` to `directory`, atomically."""
-        from soralite.checkpoint import save_pretrained
-
         return save_pretrained(directory, dataclasses.asdict(self.config), self.state_dict(),
                                extra_tensors=extra_tensors, meta=meta)
 
@@ -430,8 +430,6 @@ class VideoVAE(nn.Module):
         """Load a saved VAE. With `config`, its architecture fields must match the checkpoint's
         (a `ConfigMismatchError` names the ones that differ); the measured `scaling_factor`
         always comes from the checkpoint."""
-        from soralite.checkpoint import check_config, load_pretrained, load_state_dict_strict
-
         ckpt = load_pretrained(directory, load_extra=False)
         saved = _vae_config_from_dict(ckpt.config, directory)
         if config is not None:
@@ -465,8 +463,6 @@ def validate_config(cfg: VAEConfig) -> None:
 
 
 def _vae_config_from_dict(d: dict[str, Any], directory: str | Path) -> VAEConfig:
-    from soralite.checkpoint import CheckpointError
-
     names = {f.name for f in dataclasses.fields(VAEConfig)}
     unknown = sorted(set(d) - names)
     if unknown:

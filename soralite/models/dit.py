@@ -23,10 +23,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from soralite.config import Config, DiTConfig
-from soralite.patchify import (PatchEmbed, apply_rope, grid_positions, rope_3d_freqs,
+from soralite.config import DiTConfig
+from soralite.models.patchify import (PatchEmbed, apply_rope, grid_positions, rope_3d_freqs,
                                sincos_pos_embed_3d, unpatchify)
-from soralite.text import TextEncoder, Tokenizer
 
 ATTENTION_KINDS = ("full", "factorized")
 POS_EMBEDS = ("sincos", "rope")
@@ -310,7 +309,7 @@ def capture_attention(model: nn.Module, layers=None):
     Inside, the chosen blocks compute attention with an explicit softmax (slower) and keep the weights
     of the last forward pass; `model` is a `DiT` or a `Denoiser`. Layers default to all.
     """
-    dit = model.dit if isinstance(model, Denoiser) else model
+    dit = getattr(model, "dit", model)                                    # a Denoiser holds its DiT
     layers = list(range(len(dit.blocks)) if layers is None else layers)
     bad = [i for i in layers if not -len(dit.blocks) <= i < len(dit.blocks)]
     if bad:
@@ -332,36 +331,6 @@ def capture_attention(model: nn.Module, layers=None):
             attn.record = None
 
 
-# ----------------------------------------------------------------------------------------------
-# The denoiser: text encoder + DiT
-
-
-class Denoiser(nn.Module):
-    """The trained pair: `TextEncoder` (the prompt's token ids -> features) and `DiT`.
-
-    `Denoiser(cfg)(x_t, t, token_ids, mask)` -> the model's prediction `(B, C, T, H, W)`, where `cfg`
-    is a full `Config` (the latent channels come from `cfg.vae`). `encode_prompts` tokenizes.
-    """
-
-    def __init__(self, cfg: Config):
-        super().__init__()
-        d = cfg.dit
-        self.tokenizer = Tokenizer()
-        self.text_encoder = TextEncoder(len(self.tokenizer), d.text_dim, d.text_depth, d.text_heads,
-                                        d.text_max_length)
-        self.dit = DiT(d, cfg.vae.latent_channels)
-
-    def encode_prompts(self, prompts, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompts -> token ids `(B, L)` and mask `(B, L)`, padded to `text_max_length`."""
-        ids, mask = self.tokenizer.encode(prompts, self.dit.cfg.text_max_length)
-        device = device or next(self.parameters()).device
-        return ids.to(device), mask.to(device)                              # (B, L), (B, L)
-
-    def forward(self, x_t, t, token_ids, mask) -> torch.Tensor:
-        text, mask = self.text_encoder(token_ids, mask)                     # (B, L, text_dim), (B, L)
-        return self.dit(x_t, t, text, mask)                                 # (B, C, T, H, W)
-
-
-__all__ = ["DiT", "DiTBlock", "Attention", "FinalLayer", "TimestepEmbedder", "Denoiser", "AttentionMaps",
+__all__ = ["DiT", "DiTBlock", "Attention", "FinalLayer", "TimestepEmbedder", "AttentionMaps",
            "capture_attention", "timestep_embedding", "modulate", "attention_weights", "count_parameters",
            "dit_config", "DIT_PRESETS", "ATTENTION_KINDS", "POS_EMBEDS"]

@@ -1,32 +1,28 @@
-"""Explorers: sliders and menus over the pictures of `soralite.viz` (notebooks 04 and 08).
+"""What the denoiser attends to: one forward pass with its attention kept, and how much of each word's
+cross-attention lands on the object it names (notebook 08).
 
-Each explorer is an `ipywidgets.interactive` over a pure view of `soralite.viz`: its `.children`
-are the controls (then the output area), its `.out` shows the picture. The expensive part runs
-once when the explorer is made (a clip is generated or encoded, attention captured); moving a
-control only redraws. Every explorer also keeps what it drew last, so that code (and tests)
-can set a control, `w.children[0].value = 2`, and check what changed:
-- `.figure`: the last matplotlib `Figure`; `.png`: its PNG bytes, as shown;
-- `.drawn`: the array behind it (an attention map, a noisy clip); `.draws`: how many redraws.
-
-`capture_prompt_attention` is the capture step on its own (the notebook measures with it).
+`capture_prompt_attention` runs the denoiser once on a clip for a prompt (sampled, rendered by the
+world, or given) noised to a chosen level and keeps every layer's attention; `word_object_shares`
+measures, per layer and object, the share of a word's attention that falls on that object's
+patches against chance (the share of the clip it covers).
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
+from typing import Sequence
 
-import ipywidgets as widgets
 import numpy as np
 import torch
 
-from soralite import viz
-from soralite.dit import AttentionMaps, Denoiser, capture_attention
+from soralite.config import MOTIONS, SHAPES, get_config
+from soralite.diffusion import make_scheduler, model_time
+from soralite.models import AttentionMaps, Denoiser, capture_attention, latent_shape
+from soralite.world import render_prompt, shape_masks, track_clip
 
+HEAD_MEAN = "mean"            # `head=` value that averages the heads
 DEFAULT_NOISE_LEVEL = 0.5     # where on the path to noise (u in [0, 1]) attention is captured
 SOURCES = ("generate", "render")
-CROSS = "cross"               # the explorer's `kind` for text cross-attention
-FUNCTION_WORDS = ("a", "and", ",")   # words that name nothing; the word menu starts after them
-PNG_DPI = 100
+CROSS = "cross"               # the cross-attention's key in a layer's maps
 
 
 # ----------------------------------------------------------------------------------------------
@@ -97,8 +93,6 @@ def capture_prompt_attention(pipe_or_model, prompt: str, seed: int = 0,
     of `config`. They are noised to `noise_level` (u in [0, 1]: flow time, or DDPM timestep
     `u (N - 1)`) with noise from `seed`, and the denoiser sees them with the prompt.
     """
-    from soralite.train import latent_shape, make_scheduler, model_time
-
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; allowed: {', '.join(SOURCES)}")
     if not 0 <= noise_level <= 1:
@@ -112,8 +106,6 @@ def capture_prompt_attention(pipe_or_model, prompt: str, seed: int = 0,
         prompt = pipe.check_prompts([prompt])[0]
         config = pipe.config
     elif config is None:
-        from soralite.config import get_config
-
         config = get_config()
     device = next(model.parameters()).device
     scene = None
@@ -121,8 +113,6 @@ def capture_prompt_attention(pipe_or_model, prompt: str, seed: int = 0,
         if source == "generate":
             latents = pipe.generate_latents([prompt], seed=seed)                  # (1, C, t, h, w)
         else:
-            from soralite.world import render_prompt
-
             clip, scene = render_prompt(prompt, config.world, seed=seed)          # (T, H, W, 3)
     if latents is None and clip is not None:
         if pipe is None:
@@ -160,6 +150,135 @@ def capture_prompt_attention(pipe_or_model, prompt: str, seed: int = 0,
 
 
 # ----------------------------------------------------------------------------------------------
+# Reading the maps: a head, a query's keys, a word's patches; how far attention reaches
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().float().cpu().numpy() if hasattr(x, "detach") else np.asarray(x, np.float64)
+
+
+def head_weights(attn, head: int | str = HEAD_MEAN, batch: int = 0) -> np.ndarray:
+    """One sample's weights `(N, M)` from attention `(B, heads, N, M)`: head `head`, or their mean."""
+    attn = _np(attn)
+    if attn.ndim != 4:
+        raise ValueError(f"attention must be (B, heads, N, M); got shape {attn.shape}")
+    if not 0 <= batch < attn.shape[0]:
+        raise ValueError(f"batch {batch} out of range; the attention holds {attn.shape[0]} samples")
+    if head == HEAD_MEAN:
+        return attn[batch].mean(0)                                      # (N, M)
+    if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < attn.shape[1]:
+        raise ValueError(f"head {head!r} not allowed; use {HEAD_MEAN!r} or 0 .. {attn.shape[1] - 1}")
+    return attn[batch, int(head)]                                       # (N, M)
+
+
+def query_index(grid: Sequence[int], query) -> int:
+    """A query token's index in the patchify order: `query` is an index or a position `(t, y, x)`."""
+    gt, gh, gw = (int(g) for g in grid)
+    if isinstance(query, (int, np.integer)):
+        if not 0 <= query < gt * gh * gw:
+            raise ValueError(f"query {query} out of range; the grid {tuple(grid)} has {gt * gh * gw} tokens")
+        return int(query)
+    t, y, x = (int(q) for q in query)
+    if not (0 <= t < gt and 0 <= y < gh and 0 <= x < gw):
+        raise ValueError(f"query position {(t, y, x)} is outside the token grid (t, h, w) = {tuple(grid)}")
+    return (t * gh + y) * gw + x
+
+
+def attention_to_keys(attn, grid: Sequence[int], query, head: int | str = HEAD_MEAN,
+                      batch: int = 0) -> np.ndarray:
+    """Where one query token looks: its row of self-attention `(B, heads, N, N)` as `(t, h, w)`.
+
+    Sums to 1; `.sum((1, 2))` is the attention mass per frame (time), a frame's slice is the
+    spatial map of that frame's keys."""
+    w = head_weights(attn, head, batch)                                 # (N, N)
+    if w.shape[0] != w.shape[1] or w.shape[1] != int(np.prod(grid)):
+        raise ValueError(f"self-attention {w.shape} does not fit the grid {tuple(grid)}")
+    return w[query_index(grid, query)].reshape(tuple(grid))            # (t, h, w)
+
+
+def word_heatmaps(cross, grid: Sequence[int], words: Sequence[int] | None = None,
+                  head: int | str = HEAD_MEAN, batch: int = 0) -> np.ndarray:
+    """How much each patch attends to each prompt token: cross-attention `(B, heads, N, L)` ->
+    `(K, t, h, w)` for the token indices `words` (default all L); each map sums to its share."""
+    w = head_weights(cross, head, batch)                                # (N, L)
+    if w.shape[0] != int(np.prod(grid)):
+        raise ValueError(f"cross-attention has {w.shape[0]} queries; the grid {tuple(grid)} "
+                         f"has {int(np.prod(grid))} tokens")
+    words = list(range(w.shape[1])) if words is None else [int(k) for k in words]
+    bad = [k for k in words if not 0 <= k < w.shape[1]]
+    if bad:
+        raise ValueError(f"word indices {bad} out of range; the prompt has {w.shape[1]} token slots")
+    return w[:, words].T.reshape(len(words), *grid)                     # (K, t, h, w)
+
+
+def attention_distance(attn, positions, spacing: Sequence[float] = (1.0, 1.0, 1.0)):
+    """Mean attention distance per head: `(space (heads,), time (heads,))` as float64 tensors.
+
+    For each query, the attention-weighted mean distance to its keys (as ViT's "attention
+    distance", Dosovitskiy et al. 2021, fig. 7), averaged over queries and samples: in space the
+    Euclidean distance of `(y, x)`, in time `|t - t'|`. `positions (N, 3)` are the tokens'
+    `(t, y, x)` (`AttentionMaps.positions`); `spacing` is one grid step in the units you want
+    (`(1, 1, 1)`: latent frames and patches; `token_spacing(cfg)`: frames and pixels)."""
+    attn = torch.as_tensor(attn).double()                               # (B, h, N, N)
+    pos = torch.as_tensor(positions).double() * torch.tensor(spacing, dtype=torch.float64)  # (N, 3)
+    if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2] or attn.shape[-1] != pos.shape[0]:
+        raise ValueError(f"attention must be self-attention (B, heads, N, N) with N = "
+                         f"{pos.shape[0]} positions; got {tuple(attn.shape)}")
+    diff = pos[:, None] - pos[None]                                     # (N, N, 3)
+    d_space = diff[..., 1:].norm(dim=-1)                                # (N, N)
+    d_time = diff[..., 0].abs()                                         # (N, N)
+    B, _, N, _ = attn.shape
+    space = torch.einsum("bhij,ij->h", attn, d_space) / (B * N)         # (h,)
+    time = torch.einsum("bhij,ij->h", attn, d_time) / (B * N)           # (h,)
+    return space, time
+
+
+def token_spacing(cfg) -> tuple[float, float, float]:
+    """One step of the token grid in `(frames, pixels, pixels)` for a `Config`: the VAE's
+    compression times the patch size."""
+    pt, ph, pw = cfg.dit.patch_size
+    tc = 1 if cfg.world.frames == 1 else cfg.vae.temporal_compression
+    return (float(pt * tc), float(ph * cfg.vae.spatial_compression),
+            float(pw * cfg.vae.spatial_compression))
+
+
+def attention_distances(maps, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> dict:
+    """Per kind of self-attention in `maps` (`AttentionMaps`): `{kind: (space, time)}`, each
+    float64 `(layers, heads)`, with layers in the order of `sorted(maps.layers)`."""
+    layers = sorted(maps.layers)
+    kinds = [k for k in maps[layers[0]] if k != "cross"]
+    out = {}
+    for kind in kinds:
+        pairs = [attention_distance(maps[i][kind], maps.positions, spacing) for i in layers]
+        out[kind] = tuple(np.stack([_np(p[j]) for p in pairs]) for j in (0, 1))
+    return out
+
+
+def patch_coverage(mask: np.ndarray, grid: Sequence[int]) -> np.ndarray:
+    """The share of each token's pixels that a boolean pixel mask `(T, H, W)` covers, `(t, h, w)`
+    in [0, 1] (the token grid must divide the clip: each token is a block of pixels)."""
+    mask = np.asarray(mask, bool)
+    T, H, W = mask.shape
+    gt, gh, gw = (int(g) for g in grid)
+    if T % gt or H % gh or W % gw:
+        raise ValueError(f"the token grid {tuple(grid)} does not divide the mask {mask.shape}")
+    blocks = mask.reshape(gt, T // gt, gh, H // gh, gw, W // gw)        # (t, ., h, ., w, .)
+    return blocks.mean(axis=(1, 3, 5))                                  # (t, h, w)
+
+
+def attention_share(weights: np.ndarray, coverage: np.ndarray) -> tuple[float, float]:
+    """`(share, chance)`: the share of one word's attention `weights` over the patches `(t, h, w)`
+    (or `(N,)`) that lands on an object, each patch counted by the share `coverage` of it the
+    object fills; and what uniform attention would give, the object's share of the clip."""
+    w, c = np.asarray(weights, np.float64).ravel(), np.asarray(coverage, np.float64).ravel()
+    if w.shape != c.shape:
+        raise ValueError(f"weights {w.shape} and coverage {c.shape} must cover the same patches")
+    if w.sum() <= 0:
+        raise ValueError("the word gets no attention at all (a padding slot?); pick a prompt word")
+    return float((w * c).sum() / w.sum()), float(c.mean())
+
+
+# ----------------------------------------------------------------------------------------------
 # Measuring: how much of a word's attention lands on its object (notebook 08)
 
 WORD_ROLES = ("a", "colour", "shape", "motion")   # an object's words: article, colour, shape, motion
@@ -167,8 +286,6 @@ WORD_ROLES = ("a", "colour", "shape", "motion")   # an object's words: article, 
 
 def object_masks_from_scene(scene) -> dict[str, np.ndarray]:
     """Each object's pixels `(T, H, W)` bool, keyed by its colour, from the world's scene truth."""
-    from soralite.world import shape_masks
-
     out = {}
     for o in scene.objects:
         out[o.colour] = shape_masks([o.shape], np.array([o.side]), o.cx[None], o.cy[None],
@@ -179,8 +296,6 @@ def object_masks_from_scene(scene) -> dict[str, np.ndarray]:
 def object_masks_from_tracks(clip: np.ndarray) -> dict[str, np.ndarray]:
     """Each blob's bounding box per frame `(T, H, W)` bool, keyed by colour, as the tracker sees
     a (generated) clip; frames where the blob is absent are empty."""
-    from soralite.tracker import track_clip
-
     clip = np.asarray(clip)
     out = {}
     for colour, tr in track_clip(clip).tracks.items():
@@ -195,8 +310,6 @@ def object_masks_from_tracks(clip: np.ndarray) -> dict[str, np.ndarray]:
 def object_word_indices(words: list[str], colour: str) -> dict[str, int]:
     """For the object of `colour` in a caption's tokens: the index of its article, colour, shape
     and motion word (the last word of its motion, e.g. "left" of "moving left")."""
-    from soralite.config import MOTIONS, SHAPES
-
     if colour not in words:
         raise ValueError(f"no word {colour!r} in the prompt {' '.join(words)!r}")
     c = words.index(colour)
@@ -208,7 +321,7 @@ def object_word_indices(words: list[str], colour: str) -> dict[str, int]:
 
 
 def word_object_shares(cap: PromptAttention, masks: dict[str, np.ndarray],
-                       head: int | str = viz.HEAD_MEAN) -> list[dict]:
+                       head: int | str = HEAD_MEAN) -> list[dict]:
     """For every layer and every object (`masks`: colour -> pixels `(T, H, W)`), the share of
     each of its words' cross-attention that lands on it (`viz.attention_share`), and `chance`,
     the share of the clip the object covers. One dict per (layer, object)."""
@@ -216,136 +329,21 @@ def word_object_shares(cap: PromptAttention, masks: dict[str, np.ndarray],
     for colour, mask in masks.items():
         if colour not in cap.words:
             continue                                          # an object that the prompt does not name
-        coverage = viz.patch_coverage(mask, cap.grid)                            # (t, h, w)
+        coverage = patch_coverage(mask, cap.grid)                            # (t, h, w)
         if coverage.sum() == 0:
             continue                                          # the object is nowhere to be seen
         idx = object_word_indices(cap.words, colour)
         for layer in cap.layers:
-            heat = viz.word_heatmaps(cap.maps[layer][CROSS], cap.grid, [idx[r] for r in WORD_ROLES], head)
+            heat = word_heatmaps(cap.maps[layer][CROSS], cap.grid, [idx[r] for r in WORD_ROLES], head)
             row = {"layer": layer, "object": colour}
             for role, h in zip(WORD_ROLES, heat):
-                row[role], row["chance"] = viz.attention_share(h, coverage)
+                row[role], row["chance"] = attention_share(h, coverage)
             rows.append(row)
     return rows
 
 
-# ----------------------------------------------------------------------------------------------
-# The explorer widget
-
-
-def figure_png(fig) -> bytes:
-    """A figure as PNG bytes (shown as an image, so no plotting backend is needed)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=PNG_DPI)
-    return buf.getvalue()
-
-
-class Explorer(widgets.interactive):
-    """An `ipywidgets.interactive` over `view(**controls) -> (Figure, drawn array)`.
-
-    Each change of a control calls the view, shows its figure in `.out` as a PNG, and keeps
-    `.figure`, `.png`, `.drawn` and `.draws` (see the module docstring)."""
-
-    def __init__(self, view, **controls):
-        self.draw_view, self.figure, self.png, self.drawn, self.draws = view, None, None, None, 0
-        super().__init__(self._draw, **controls)
-
-    def _draw(self, **values) -> None:
-        from IPython.display import Image, display
-
-        fig, drawn = self.draw_view(**values)
-        self.figure, self.drawn, self.png = fig, drawn, figure_png(fig)
-        self.draws += 1
-        display(Image(data=self.png, format="png"))
-
-    @property
-    def controls(self) -> dict:
-        """The controls by name (the keyword that the view takes)."""
-        return {name: w for name, w in zip(self.kwargs, self.kwargs_widgets)}
-
-
-def _first_content_word(words: list[str]) -> int:
-    """The index of the first word that names something (not "a", "and" or a comma), else 0."""
-    return next((k for k, w in enumerate(words) if w not in FUNCTION_WORDS), 0)
-
-
-def attention_explorer(pipe_or_model, prompt: str | None = None, seed: int = 0,
-                       noise_level: float = DEFAULT_NOISE_LEVEL, source: str = "generate",
-                       clip: np.ndarray | None = None, latents: torch.Tensor | None = None,
-                       config=None) -> Explorer:
-    """Sliders and menus over the attention of every layer for one prompt (notebook 08).
-
-    `pipe_or_model` is a `Pipeline`, a `Denoiser` or an already captured `PromptAttention`;
-    the other arguments go to `capture_prompt_attention`, which runs once. Controls, in order:
-    `layer`, `kind` (self-attention kinds, then "cross"), `head` ("mean" or an index), the query
-    patch `query_t` (its frame), `query_y`, `query_x`, and the prompt `word` (for "cross").
-    Self-attention draws `viz.plot_attention` (`.drawn`: the query's map `(t, h, w)`); "cross"
-    draws `viz.plot_word_attention` for the word (`.drawn`: its map `(t, h, w)`)."""
-    cap = pipe_or_model if isinstance(pipe_or_model, PromptAttention) else None
-    if cap is None:
-        if prompt is None:
-            raise ValueError("attention_explorer needs a prompt (or a PromptAttention)")
-        cap = capture_prompt_attention(pipe_or_model, prompt, seed, noise_level, source, clip,
-                                       latents, config)
-    gt, gh, gw = cap.grid
-
-    def view(layer, kind, head, query_t, query_y, query_x, word):
-        maps = cap.maps[layer]
-        if kind == CROSS:
-            fig = viz.plot_word_attention(maps[CROSS], cap.grid, cap.words, [word], cap.clip, head,
-                                          title=f"layer {layer}: patches attending to {cap.words[word]!r}")
-            return fig, viz.word_heatmaps(maps[CROSS], cap.grid, [word], head)[0]
-        query = (query_t, query_y, query_x)
-        title = (f"layer {layer}, {kind} attention, "
-                 f"{'mean of heads' if head == viz.HEAD_MEAN else f'head {head}'}: "
-                 f"where the query (t, y, x) = {query} looks")
-        fig = viz.plot_attention(maps[kind], cap.grid, query, head, cap.clip, title)
-        return fig, viz.attention_to_keys(maps[kind], cap.grid, query, head)
-
-    explorer = Explorer(
-        view,
-        layer=widgets.IntSlider(min=cap.layers[0], max=cap.layers[-1], value=cap.layers[0],
-                                description="layer"),
-        kind=widgets.Dropdown(options=[*cap.kinds, CROSS], value=cap.kinds[0], description="kind"),
-        head=widgets.Dropdown(options=[viz.HEAD_MEAN, *range(cap.num_heads)], value=viz.HEAD_MEAN,
-                              description="head"),
-        query_t=widgets.IntSlider(min=0, max=gt - 1, value=gt // 2, description="query t"),
-        query_y=widgets.IntSlider(min=0, max=gh - 1, value=gh // 2, description="query y"),
-        query_x=widgets.IntSlider(min=0, max=gw - 1, value=gw // 2, description="query x"),
-        word=widgets.Dropdown(options=[(f"{k}: {w}", k) for k, w in enumerate(cap.words)],
-                              value=_first_content_word(cap.words), description="word"),
-    )
-    explorer.capture = cap
-    return explorer
-
-
-def noise_explorer(clip, schedules=viz.NOISE_SCHEDULES, seed: int = 0, frames=None,
-                   u: float = DEFAULT_NOISE_LEVEL) -> Explorer:
-    """A noise-level slider and a schedule menu over a clip (notebook 04): `viz.plot_noisy_clip`.
-
-    `clip` is uint8 `(T, H, W, 3)` (or a model tensor `(3, T, H, W)` in [-1, 1]). Controls, in
-    order: `u` (the noise level, 0 data to 1 noise) and `schedule`; `.drawn` is the noisy clip."""
-    from soralite.video import to_uint8
-
-    if torch.is_tensor(clip):
-        clip = to_uint8(clip[0] if clip.ndim == 5 else clip)                      # (T, H, W, 3)
-    clip = viz._as_clip(clip)
-    schedules = list(schedules)
-    bad = [s for s in schedules if s not in viz.NOISE_SCHEDULES]
-    if bad or not schedules:
-        raise ValueError(f"unknown schedules {bad or 'none'}; allowed: {', '.join(viz.NOISE_SCHEDULES)}")
-
-    def view(u, schedule):
-        return (viz.plot_noisy_clip(clip, u, schedule, seed, frames),
-                viz.noisy_clip(clip, u, schedule, seed))
-
-    return Explorer(view,
-                    u=widgets.FloatSlider(min=0.0, max=1.0, step=0.01, value=u,
-                                          description="noise level u",
-                                          style={"description_width": "initial"}),
-                    schedule=widgets.Dropdown(options=schedules, value=schedules[0], description="schedule"))
-
-
-__all__ = ["PromptAttention", "capture_prompt_attention", "Explorer", "attention_explorer",
-           "noise_explorer", "figure_png", "object_masks_from_scene", "object_masks_from_tracks",
-           "object_word_indices", "word_object_shares", "WORD_ROLES", "DEFAULT_NOISE_LEVEL"]
+__all__ = ["PromptAttention", "capture_prompt_attention", "object_masks_from_scene",
+           "object_masks_from_tracks", "object_word_indices", "word_object_shares", "WORD_ROLES",
+           "DEFAULT_NOISE_LEVEL", "SOURCES", "CROSS", "HEAD_MEAN", "head_weights", "query_index",
+           "attention_to_keys", "word_heatmaps", "attention_distance", "token_spacing",
+           "attention_distances", "patch_coverage", "attention_share"]

@@ -1,6 +1,6 @@
 """The sampling loop: from noise to a clip with any scheduler and classifier-free guidance (notebook 07).
 
-`sample(model_fn, scheduler, shape, cond, ...)` works with every scheduler of `soralite.schedules`
+`sample(model_fn, scheduler, shape, cond, ...)` works with every scheduler of `soralite.diffusion`
 (DDPM, DDIM, flow Euler, flow Heun) and any denoiser written as
 
     model_fn(x_t, t, cond) -> prediction      # (B, C, T, H, W), (B,) float, cond -> (B, C, T, H, W)
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
+from tqdm.auto import tqdm
 
-from soralite.schedules import randn_like
+from soralite.diffusion.schedules import randn_like
 
 DEFAULT_NUM_STEPS = 50   # used when neither `steps` nor an earlier `set_timesteps` chose a grid
 
@@ -133,7 +134,6 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
 
     timesteps = scheduler.timesteps
     if progress:
-        from tqdm.auto import tqdm
         timesteps = tqdm(timesteps, desc="sampling", leave=False)
     for timestep in timesteps:
         if record and scheduler.state_in_first_order:
@@ -149,3 +149,6 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
         trajectory.samples.append(record(x))
         return x, trajectory
     return x
+
+
+__all__ = ["Trajectory", "cfg_combine", "concat_cond", "guided_prediction", "sample", "DEFAULT_NUM_STEPS"]

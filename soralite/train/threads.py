@@ -2,8 +2,8 @@
 
 On a CPU that other programs share, torch's threads wait on each other and two threads can be
 several times slower than one; on an idle CPU, all cores are faster. `thread_tuner` gives the
-training loops of `soralite.train_vae` and `soralite.train` a `ThreadTuner` that re-times both
-choices every few hundred steps.
+fit loop (`soralite.train.loop`) a `ThreadTuner` that re-times both choices every few hundred
+steps.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Text: the caption language as token ids, and the small transformer that encodes them (notebook 05).
 
-The toy world speaks a closed language (WORLD.md, "Captions"), so a word-level tokenizer is exact:
-one id per word of `soralite.world.VOCABULARY` (the comma is a word), after two special tokens,
+The toy world speaks a closed language (docs/world.md, "Captions"), so a word-level tokenizer is exact:
+one id per word of the vocabulary it is given (by default `soralite.language.VOCABULARY`; the comma
+is a word), after two special tokens,
 `<pad>` (fills a short prompt up to the batch length; the mask hides it) and `<null>` (the empty
 prompt "" that classifier-free guidance trains and samples with). Prompts are checked by the
 world's parser, so an unknown word raises its `PromptError` naming the word and the vocabulary.
@@ -17,7 +18,7 @@ import re
 import torch
 from torch import nn
 
-from soralite.world import VOCABULARY, parse_prompt
+from soralite.language import VOCABULARY, parse_prompt
 
 PAD, NULL = "<pad>", "<null>"
 SPECIAL_TOKENS = (PAD, NULL)

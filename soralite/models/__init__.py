@@ -1,0 +1,14 @@
+"""The networks (notebooks 02, 03 and 05): patchify, the video VAE, the text encoder, the DiT and
+the denoiser that pairs them, and the latents' shapes and scale. They know neither the world nor
+training: the tokenizer is given its vocabulary (by default the caption language's).
+"""
+from soralite.models.denoiser import Denoiser
+from soralite.models.dit import (DIT_PRESETS, AttentionMaps, DiT, capture_attention, count_parameters,
+                                 dit_config)
+from soralite.models.latents import decoder_gains, encode_clips, latent_shape, num_tokens
+from soralite.models.text import HFTextEncoder, TextEncoder, Tokenizer
+from soralite.models.vae import DiagonalGaussian, VideoVAE
+
+__all__ = ["Denoiser", "DIT_PRESETS", "AttentionMaps", "DiT", "capture_attention",
+           "count_parameters", "dit_config", "decoder_gains", "encode_clips", "latent_shape",
+           "num_tokens", "HFTextEncoder", "TextEncoder", "Tokenizer", "DiagonalGaussian", "VideoVAE"]

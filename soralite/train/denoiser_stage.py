@@ -1,0 +1,250 @@
+"""Training the denoiser in latent space: rectified flow or DDPM, guidance dropout, EMA (notebook 06).
+
+The denoiser (`soralite.models.Denoiser`: text encoder + DiT) learns on the latent pool
+(`soralite.train.pool`), never on pixels. Each step
+
+1. draws a batch of latents `x0` and their captions; a share `cfg_dropout` of the captions is
+   replaced by the empty prompt, so that the same model also learns the unconditional prediction
+   that classifier-free guidance needs (Ho & Salimans 2022);
+2. computes the denoising loss (`soralite.diffusion.diffusion_loss`): noise levels from the
+   scheduler, the noise, the MSE against the scheduler's target; reported per bucket of t;
+3. lets the fit loop (`soralite.train.loop`) clip, step AdamW with a warmup-then-cosine learning
+   rate, and updates an exponential moving average (EMA) of the weights, which is what the
+   pipeline samples with.
+
+The DiT always sees the noise level as a time in [0, 1] (DDPM's integer t is divided by the
+number of train timesteps), scaled by `dit.timestep_scale` inside it.
+
+The run folder (`soralite.runs`) gets `config.json`, `latents.safetensors`, `log.jsonl` (one
+line per `log_every` steps) and `denoiser/`: a checkpoint (atomic, no pickles) whose weights are
+the EMA model and whose extra tensors are the raw model, the optimizer state and the random
+generators' states, so that a stopped run resumes as the same run.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from soralite.checkpoint import (CheckpointError, flatten_optimizer_state, has_checkpoint,
+                                 load_pretrained, load_state_dict_strict, save_pretrained,
+                                 unflatten_optimizer_state)
+from soralite.config import Config, runs_dir
+from soralite.diffusion import bucket_index, bucket_names, diffusion_loss, make_scheduler, noise_level
+from soralite.models import Denoiser
+from soralite.runs import CONFIG_FILE, DENOISER_DIR, LOG_FILE, VAE_DIR, check_stage, read_log
+from soralite.runtime import autocast_context
+from soralite.seeds import stream_seed
+from soralite.train.ema import EMA
+from soralite.train.loop import fit
+from soralite.train.pool import LatentPool, build_pool
+from soralite.train.vae_stage import load_or_train_vae
+
+
+def drop_prompts(ids: torch.Tensor, mask: torch.Tensor, null_ids: torch.Tensor, null_mask: torch.Tensor,
+                 p: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Replace a share `p` of the prompts `(B, L)` by the empty prompt (classifier-free guidance
+    dropout); returns the new ids, mask and which rows were dropped `(B,)`."""
+    drop = torch.rand(ids.shape[0], generator=generator, device=generator.device) < p   # (B,)
+    drop = drop.to(ids.device)
+    ids = torch.where(drop[:, None], null_ids.to(ids.device)[None], ids)                 # (B, L)
+    mask = torch.where(drop[:, None], null_mask.to(mask.device)[None], mask)             # (B, L)
+    return ids, mask, drop
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns: the raw and the EMA model, the log, and where the run stopped."""
+
+    model: Denoiser
+    ema: Denoiser
+    history: list[dict] = field(default_factory=list)
+    step: int = 0
+    seconds: float = 0.0
+    resumed_from: int = 0
+    latent_scale: torch.Tensor | None = None   # (C,) VAE latents -> the DiT's (see `latent_scale`)
+
+
+def check_train_config(cfg: Config) -> None:
+    """Raise `ValueError` naming a train setting that is out of range."""
+    tc = cfg.train
+    if tc.steps < 0 or tc.batch_size < 1:
+        raise ValueError(f"train.steps must be >= 0 and train.batch_size >= 1 "
+                         f"(got {tc.steps}, {tc.batch_size})")
+    if not 0.0 <= tc.cfg_dropout <= 1.0:
+        raise ValueError(f"train.cfg_dropout must be in [0, 1] (got {tc.cfg_dropout})")
+    if tc.loss_buckets < 1 or tc.warmup_steps < 0 or tc.checkpoint_every < 0 or tc.log_every < 1:
+        raise ValueError("train.loss_buckets and train.log_every must be >= 1, train.warmup_steps "
+                         "and train.checkpoint_every >= 0")
+    make_scheduler(cfg)
+    make_scheduler(cfg, for_sampling=True)
+    autocast_context(cfg, torch.device("cpu"))
+
+
+def save_training_state(directory: Path, cfg: Config, model: Denoiser, ema: EMA, optimizer,
+                        step: int, generators: dict[str, torch.Generator], meta: dict | None = None) -> Path:
+    """Atomically write `directory`: EMA weights as the model, raw weights, optimizer and RNG as
+    extra; `meta` (JSON) should carry the `latent_scale` that the pipeline needs."""
+    opt_tensors, opt_info = flatten_optimizer_state(optimizer.state_dict())
+    extra = {f"raw.{k}": v for k, v in model.state_dict().items()}
+    extra.update(opt_tensors)
+    extra.update({f"rng.{name}": g.get_state().clone() for name, g in generators.items()})
+    info = {"step": step, "optimizer": opt_info, "kind": "denoiser", **(meta or {})}
+    return save_pretrained(directory, cfg.to_dict(), ema.shadow.state_dict(),
+                           extra_tensors=extra, meta=info)
+
+
+class DenoiserStage:
+    """The denoiser's part of `fit`: a batch from the pool, guidance dropout, the diffusion loss;
+    then the EMA, the loss per noise level, the log and the checkpoints."""
+
+    def __init__(self, cfg: Config, model: Denoiser, fwd, ema: EMA, optimizer, pool: LatentPool,
+                 generators: dict[str, torch.Generator], device: torch.device,
+                 history: list, log_path: Path | None, ckpt_dir: Path | None, meta: dict):
+        self.cfg, self.model, self.fwd, self.ema, self.optimizer = cfg, model, fwd, ema, optimizer
+        self.generators, self.device, self.history = generators, device, history
+        self.log_path, self.ckpt_dir, self.meta = log_path, ckpt_dir, meta
+        self.scheduler = make_scheduler(cfg)
+        self.autocast = autocast_context(cfg, device)
+        self.latents = pool.latents.to(device)                             # (N, C, t, h, w)
+        self.ids, self.mask = pool.ids.to(device), pool.mask.to(device)    # (N, L), (N, L)
+        self.null_ids, self.null_mask = model.tokenizer.encode([""], cfg.dit.text_max_length)  # (1, L)
+        self.names = bucket_names(cfg.train.loss_buckets)
+        self.sums, self.counts = torch.zeros(len(self.names)), torch.zeros(len(self.names))
+        self.run_loss, self.run_n = 0.0, 0
+        self.t_log = self.t0 = time.perf_counter()
+
+    def loss(self, step: int):
+        tc, g = self.cfg.train, self.generators
+        idx = torch.randint(0, len(self.latents), (tc.batch_size,), generator=g["data"]).to(self.device)
+        x0 = self.latents[idx]                                              # (B, C, t, h, w)
+        ids, mask, _ = drop_prompts(self.ids[idx], self.mask[idx], self.null_ids[0], self.null_mask[0],
+                                    tc.cfg_dropout, g["data"])              # (B, L), (B, L)
+        loss, per_sample, t = diffusion_loss(self.fwd, self.scheduler, x0, ids, mask, g["noise"],
+                                             self.autocast)
+        return loss, {"per_sample": per_sample, "t": t}
+
+    def after_step(self, step: int, info: dict) -> dict:
+        tc = self.cfg.train
+        self.ema.update(self.model, step - 1)
+        b = bucket_index(noise_level(self.scheduler, info["t"]).cpu(), len(self.names))   # (B,)
+        per_sample = info["per_sample"].float().cpu()
+        self.sums.index_add_(0, b, per_sample)
+        self.counts.index_add_(0, b, torch.ones_like(per_sample))
+        loss = info["loss"].item()
+        self.run_loss, self.run_n = self.run_loss + loss, self.run_n + 1
+        if step % tc.log_every == 0 or step == tc.steps:
+            now = time.perf_counter()
+            row = {"step": step, "loss": self.run_loss / self.run_n, "lr": info["lr"],
+                   "grad_norm": float(info["grad_norm"]),
+                   "loss_by_t": {n: (float(s / c) if c else None)
+                                 for n, s, c in zip(self.names, self.sums, self.counts)},
+                   "clips_per_s": self.run_n * tc.batch_size / max(now - self.t_log, 1e-9),
+                   "threads": torch.get_num_threads(),
+                   "elapsed_s": now - self.t0}
+            self.history.append(row)
+            if self.log_path is not None:
+                with open(self.log_path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            self.sums.zero_()
+            self.counts.zero_()
+            self.run_loss, self.run_n, self.t_log = 0.0, 0, now
+        return {"loss": f"{loss:.4f}", "lr": f"{info['lr']:.1e}"}
+
+    def save(self, step: int, stopping: bool) -> None:
+        if self.ckpt_dir is not None:
+            save_training_state(self.ckpt_dir, self.cfg, self.model, self.ema, self.optimizer, step,
+                                self.generators, self.meta)
+
+
+def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool | None = None,
+          progress: bool = True, device: str | torch.device | None = None,
+          until: int | None = None) -> TrainResult:
+    """Train the denoiser of `cfg` on latents of `vae` for `cfg.train.steps` steps.
+
+    With `out`, checkpoints go to `out/denoiser/` every `train.checkpoint_every` steps and at the
+    end, the log to `out/log.jsonl`, and a run found there is resumed (its config must match;
+    the number of steps may grow). `vae` defaults to the one `load_or_train_vae` loads or trains
+    into `out/vae` (or `runs/<preset>/vae`). `until` stops this call at that step (with a
+    checkpoint), as an interrupted run would stop: calling `train` again goes on from there.
+    Returns a `TrainResult` whose `ema` is the model to sample with.
+    """
+    check_train_config(cfg)
+    tc = cfg.train
+    device = torch.device(device or cfg.resolved_device())
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)            # denormals make CPU backward passes crawl
+    out = Path(out) if out is not None else None
+    torch.manual_seed(stream_seed(cfg.seed, "init"))   # the model's initial weights
+    model = Denoiser(cfg).to(device)
+    ema = EMA(model, tc.ema_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    gen_data = torch.Generator().manual_seed(stream_seed(cfg.seed, "data"))              # batches, dropout
+    gen_noise = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, "noise"))  # t and noise
+    generators = {"data": gen_data, "noise": gen_noise}
+    step, resumed_from, scale = 0, 0, None
+
+    ckpt_dir = out / DENOISER_DIR if out is not None else None
+    if ckpt_dir is not None and has_checkpoint(ckpt_dir):
+        ckpt = load_pretrained(ckpt_dir)
+        if ckpt.meta.get("kind") != "denoiser" or "step" not in ckpt.meta:
+            raise CheckpointError(f"{ckpt_dir} is not a denoiser training checkpoint")
+        check_stage(ckpt.config, cfg, "denoiser", ckpt_dir)
+        raw = {k[len("raw."):]: v for k, v in ckpt.extra.items() if k.startswith("raw.")}
+        load_state_dict_strict(model, raw or ckpt.state_dict, ckpt_dir)
+        load_state_dict_strict(ema.shadow, ckpt.state_dict, ckpt_dir)
+        if "optimizer" in ckpt.meta:
+            optimizer.load_state_dict(unflatten_optimizer_state(ckpt.extra, ckpt.meta["optimizer"]))
+        for name, g in generators.items():
+            if f"rng.{name}" in ckpt.extra:
+                g.set_state(ckpt.extra[f"rng.{name}"])
+        step = resumed_from = int(ckpt.meta["step"])
+        if "latent_scale" in ckpt.meta:
+            scale = torch.tensor(ckpt.meta["latent_scale"], dtype=torch.float32)   # (C,)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(cfg.to_json())
+    log_path = out / LOG_FILE if out is not None else None
+    history = read_log(log_path, upto=step) if log_path is not None else []
+    if log_path is not None:                      # drop lines logged after the checkpoint
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+    stop = tc.steps if until is None else min(until, tc.steps)
+    if step >= stop:
+        return TrainResult(model, ema.shadow, history, step, 0.0, resumed_from, scale)
+
+    if pool is None:
+        if vae is None:
+            vae = load_vae_for(cfg, out, progress=progress, device=device)
+        pool = build_pool(cfg, vae, model.tokenizer, out, progress=progress)
+    if pool.scale is not None:
+        if scale is not None and not torch.allclose(scale, pool.scale, rtol=1e-4):
+            raise ValueError(f"the latent scale of the pool {pool.scale.tolist()} differs from the "
+                             f"one the run at {ckpt_dir} was trained with {scale.tolist()}: was the "
+                             f"VAE changed? Train into a new directory")
+        scale = pool.scale
+    meta = {"latent_scale": scale.tolist()} if scale is not None else {}
+    fwd = torch.compile(model) if tc.compile else model
+    stage = DenoiserStage(cfg, model, fwd, ema, optimizer, pool, generators, device, history,
+                          log_path, ckpt_dir, meta)
+    result = fit(stage, model, optimizer, start=step, stop=stop, total=tc.steps, base_lr=tc.lr,
+                 warmup=tc.warmup_steps, min_lr_ratio=tc.lr_min_ratio, grad_clip=tc.grad_clip,
+                 checkpoint_every=tc.checkpoint_every if ckpt_dir is not None else 0,
+                 device=device, threads=tc.threads, progress=progress,
+                 desc="training the denoiser")
+    model.eval()
+    return TrainResult(model, ema.shadow, history, result.step, result.seconds, resumed_from, scale)
+
+
+def load_vae_for(cfg: Config, out: Path | None, progress: bool = True, device=None):
+    """The VAE of `cfg`: loaded from `out/vae` (else `runs/<preset>/vae`) when it is there and
+    fits the config, else trained there by `load_or_train_vae`."""
+    vae_dir = Path(out) / VAE_DIR if out is not None else Path(runs_dir()) / cfg.name / VAE_DIR
+    vae = load_or_train_vae(cfg, vae_dir, progress=progress)
+    return vae.to(device or cfg.resolved_device()).eval()
+
+
+__all__ = ["drop_prompts", "TrainResult", "check_train_config", "save_training_state",
+           "DenoiserStage", "train", "load_vae_for"]

@@ -1,0 +1,125 @@
+"""The latent pool: world clips encoded once by the VAE, what the denoiser trains on (notebook 06).
+
+The denoiser learns on VAE latents, never on pixels: a fixed *pool* of world clips is rendered and
+encoded once (the posterior's mode, times the per-channel latent scale) and cached in the run
+folder as `latents.safetensors`, so no VAE runs inside the training loop.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from soralite.config import Config
+from soralite.models import decoder_gains, encode_clips
+from soralite.models.latents import ENCODE_BATCH
+from soralite.runs import LATENTS_FILE
+from soralite.seeds import stream_seed
+from soralite.world import generate
+
+LATENT_SCALINGS = ("decoder_gain", "global")
+GAIN_CLIPS = 32                    # clips the decoder gains are measured on
+GAIN_FLOOR = 1e-3                  # a channel the decoder ignores still gets a finite scale
+
+
+@dataclass
+class LatentPool:
+    """World clips encoded once: `latents (N, C, t, h, w)` (scaled by `scale (C,)`), captions and
+    their token ids."""
+
+    latents: torch.Tensor
+    captions: list[str]
+    ids: torch.Tensor                     # (N, L) long
+    mask: torch.Tensor                    # (N, L) bool
+    scale: torch.Tensor | None = None     # (C,) the latent scale the latents were multiplied by
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+
+@torch.no_grad()
+def latent_scale(cfg: Config, vae, device=None) -> torch.Tensor:
+    """The per-channel factors `(C,)` that take the VAE's latents to the DiT's.
+
+    `train.latent_scaling = "global"`: every channel times `vae.config.scaling_factor` (1 / std),
+    as latent diffusion does. `"decoder_gain"`: each channel also weighted by its decoder gain,
+    then all scaled to unit std, so that the noise added to each channel costs the same in pixels
+    and channels that move pixels a lot (where the object is) outlast the noise longer than fine
+    detail does; for a VAE whose channels are whitened principal components (equal variance, very
+    unequal importance) this is the difference between shapes that hold together and fragments.
+    """
+    C = cfg.vae.latent_channels
+    if cfg.train.latent_scaling not in LATENT_SCALINGS:
+        raise ValueError(f"train.latent_scaling must be one of {LATENT_SCALINGS} "
+                         f"(got {cfg.train.latent_scaling!r})")
+    if cfg.train.latent_scaling == "global":
+        return torch.full((C,), float(vae.config.scaling_factor))
+    device = torch.device(device or next(vae.parameters()).device)
+    x = generate(cfg.world, GAIN_CLIPS, seed=stream_seed(cfg.seed, "gain")).videos.to(device)
+    gains = decoder_gains(vae, x).clamp_min(GAIN_FLOOR)                     # (C,)
+    z = vae.encode(x).mode().float().cpu() * gains.view(1, -1, 1, 1, 1)     # (B, C, t, h, w)
+    return gains / z.std()                                                  # (C,)
+
+
+def vae_fingerprint(vae) -> str:
+    """A short hash of the VAE's weights and scaling factor: a cached pool belongs to one VAE."""
+    h = hashlib.sha256(repr(vae.config.scaling_factor).encode())
+    for k, v in sorted(vae.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: bool = False) -> LatentPool:
+    """Render `train.pool_clips` world clips, encode them with `vae`, tokenize their captions.
+
+    With `out`, the latents are cached in `out/latents.safetensors` (with the fingerprint of the
+    VAE and the world), and read back from there when they still match. Latents are kept in
+    float16, the same whether fresh or read back, so that a resumed run sees the same data."""
+    n, seed = cfg.train.pool_clips, stream_seed(cfg.seed, "pool")
+    if n < 1:
+        raise ValueError(f"train.pool_clips must be >= 1 (got {n})")
+    key = json.dumps({"world": dataclasses.asdict(cfg.world), "n": n, "seed": seed,
+                      "vae": vae_fingerprint(vae), "scaling": cfg.train.latent_scaling},
+                     sort_keys=True)
+    path = Path(out) / LATENTS_FILE if out is not None else None
+    latents = captions = None
+    if path is not None and path.exists():
+        try:
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+            if meta.get("key") == key:
+                cached = load_file(str(path))
+                latents, scale = cached["latents"], cached["scale"]
+                captions = json.loads(meta["captions"])
+        except Exception:  # noqa: BLE001 -- a bad cache is rebuilt, never trusted
+            latents = captions = None
+    if latents is None:
+        scale = latent_scale(cfg, vae)                                      # (C,)
+        chunks, captions = [], []
+        todo = range(0, n, ENCODE_BATCH)
+        if progress:
+            todo = tqdm(todo, desc="encoding the latent pool", unit="batch", leave=False)
+        for start in todo:
+            batch = generate(cfg.world, min(ENCODE_BATCH, n - start), seed=seed, start=start)
+            chunks.append(encode_clips(vae, batch.clips, scale=scale))      # (b, C, t, h, w)
+            captions += batch.captions
+        latents = torch.cat(chunks).half()                                  # (N, C, t, h, w)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            save_file({"latents": latents.contiguous(), "scale": scale.float()}, str(tmp),
+                      metadata={"key": key, "captions": json.dumps(captions)})
+            tmp.replace(path)
+    ids, mask = tokenizer.encode(captions, cfg.dit.text_max_length)         # (N, L), (N, L)
+    return LatentPool(latents.float(), captions, ids, mask, scale.float())
+
+
+__all__ = ["LatentPool", "latent_scale", "vae_fingerprint", "build_pool", "LATENT_SCALINGS"]

@@ -1,0 +1,242 @@
+"""Training the video VAE on the toy world (notebook 03; `soralite train-vae`).
+
+The loss is the reconstruction error, MSE (plus `l1_weight` times L1) on pixels in [-1, 1], plus
+`kl_weight` times the KL divergence of the posterior from N(0, I), per latent element. A fresh
+VAE's linear code is first set to the PCA of the world's patches (`VideoVAE.init_from_data`), so
+training starts from the best linear autoencoder and the nonlinear part learns the rest. Clips
+are rendered on the fly: step `s` sees clips `s * B .. (s + 1) * B - 1` of the world's
+`vae_train` stream (`soralite.seeds`), so the data of a step depends on the step alone. The
+learning rate warms up over 5% of the run, then follows a cosine to zero (`soralite.train.loop`).
+
+A run writes its checkpoint every `train.checkpoint_every` steps, where it stops and when it is
+stopped (Ctrl-C, SIGTERM): the weights and `config.json` (with the measured `scaling_factor`)
+that `VideoVAE.from_pretrained(out_dir)` loads, plus the optimizer state, the noise generator and
+the step, so that calling `train_vae` again on the same directory continues the same run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, flatten_optimizer_state,
+                                 has_checkpoint, load_pretrained, load_state_dict_strict,
+                                 unflatten_optimizer_state)
+from soralite.config import Config, runs_dir
+from soralite.eval import psnr
+from soralite.models import VideoVAE
+from soralite.runs import VAE_DIR, VAE_TRAIN_FIELDS, SHARED_TRAIN_FIELDS, check_stage
+from soralite.seeds import stream_epoch, stream_seed
+from soralite.train.loop import fit
+from soralite.world import generate
+
+SCALE_CLIPS = 64                 # clips encoded to measure the latent scaling factor
+INIT_CLIPS = 64                  # clips whose patches set the linear code (PCA) of a fresh VAE
+SCALE_BATCH = 16                 # clips per forward pass when measuring
+WARMUP_FRACTION = 0.05           # share of the steps spent warming the learning rate up
+ADAM_BETAS = (0.9, 0.99)
+PSNR_SMOOTHING = 0.9             # the progress bar's running PSNR: an exponential average
+HISTORY_EVERY = 10               # steps between entries of the loss history kept in meta.json
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss and data
+
+
+def vae_loss(recon: torch.Tensor, x: torch.Tensor, posterior, kl_weight: float, l1_weight: float = 0.0
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+    """MSE (+ l1_weight * L1) on pixels in [-1, 1] + kl_weight * KL per latent element.
+
+    MSE alone is what PSNR measures, and it weighs the few large errors (at the edges of shapes)
+    above the many tiny ones (on the black background); in trials on the tiny world it reached a
+    given PSNR in fewer steps than L1 + MSE."""
+    mse = F.mse_loss(recon, x)                     # recon, x: (B, 3, T, H, W)
+    l1 = F.l1_loss(recon, x)
+    kl = posterior.kl().mean()
+    loss = mse + l1_weight * l1 + kl_weight * kl
+    return loss, {"loss": loss.item(), "l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
+
+
+def training_clips(cfg: Config, step: int) -> torch.Tensor:
+    """The batch of step `step`: `(B, 3, T, H, W)` in [-1, 1], rendered from the world."""
+    b = cfg.train.vae_batch_size
+    return generate(cfg.world, b, seed=stream_seed(cfg.seed, "vae_train"), start=step * b,
+                    epoch=stream_epoch("vae_train")).videos
+
+
+def warmup_steps(total: int) -> int:
+    return max(1, round(WARMUP_FRACTION * total))
+
+
+@torch.no_grad()
+def measure_scaling_factor(vae: VideoVAE, cfg: Config, n: int = SCALE_CLIPS,
+                           latents: torch.Tensor | None = None) -> dict[str, float]:
+    """1 / std of the latents `posterior.mode()` of `n` held-out clips (as SD measured 0.18215),
+    or of `latents` when given (a quick estimate from a training batch)."""
+    if latents is None:
+        was_training = vae.training
+        vae.eval()
+        device = next(vae.parameters()).device
+        x = generate(cfg.world, n, seed=stream_seed(cfg.seed, "vae_scale")).videos   # (n, 3, T, H, W)
+        latents = torch.cat([vae.encode(x[i:i + SCALE_BATCH].to(device)).mode().cpu()
+                             for i in range(0, n, SCALE_BATCH)])   # (n, C, t, h, w)
+        vae.train(was_training)
+    z = latents.detach().float()
+    std = z.std().item()
+    return {"scaling_factor": 1.0 / max(std, 1e-8), "latent_mean": z.mean().item(), "latent_std": std}
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints of a run
+
+
+def _train_settings(cfg: Config) -> dict[str, Any]:
+    return {k: getattr(cfg.train, k) for k in ("vae_steps",) + VAE_TRAIN_FIELDS + SHARED_TRAIN_FIELDS}
+
+
+def saved_config(ckpt) -> dict[str, Any]:
+    """The config dict a VAE checkpoint was trained with, as far as it records it (its VAE
+    config, and the world, seed and training settings in its meta)."""
+    return {"seed": ckpt.meta.get("seed"), "world": ckpt.meta.get("world", {}),
+            "vae": ckpt.config, "train": ckpt.meta.get("train", {})}
+
+
+def save_vae_checkpoint(directory: str | Path, vae: VideoVAE, cfg: Config, step: int,
+                        optimizer: torch.optim.Optimizer | None = None,
+                        generator: torch.Generator | None = None,
+                        meta: dict[str, Any] | None = None,
+                        latents: torch.Tensor | None = None) -> Path:
+    """Measure the scaling factor (on held-out clips, or on `latents` of a training batch for a
+    checkpoint along the way), then write weights, config and (optionally) the training state."""
+    scale = measure_scaling_factor(vae, cfg, latents=latents)
+    vae.config.scaling_factor = scale["scaling_factor"]
+    extra: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    info: dict[str, Any] = {"kind": "vae", "step": step, "complete": step >= cfg.train.vae_steps,
+                            "seed": cfg.seed, "preset": cfg.name,
+                            "world": dataclasses.asdict(cfg.world), "train": _train_settings(cfg),
+                            **scale, **(meta or {})}
+    if optimizer is not None:
+        tensors, info["optimizer"] = flatten_optimizer_state(optimizer.state_dict())
+        extra.update(tensors)
+    if generator is not None:
+        extra["rng.noise"] = generator.get_state()
+    return vae.save_pretrained(directory, meta=info, extra_tensors=extra)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+
+
+class VAEStage:
+    """The VAE's part of `fit`: a batch of world clips, reconstructed through a sampled latent."""
+
+    def __init__(self, cfg: Config, vae: VideoVAE, optimizer, noise: torch.Generator,
+                 out: Path | None, history: list, elapsed: float, device: torch.device, stop: int):
+        self.cfg, self.vae, self.optimizer, self.noise, self.stop = cfg, vae, optimizer, noise, stop
+        self.out, self.history, self.elapsed, self.device = out, history, elapsed, device
+        self.t0, self.running_psnr, self.posterior = time.perf_counter(), None, None
+
+    def loss(self, step: int):
+        x = training_clips(self.cfg, step).to(self.device)               # (B, 3, T, H, W)
+        recon, self.posterior = self.vae(x, sample=True, generator=self.noise)
+        loss, parts = vae_loss(recon, x, self.posterior, self.cfg.vae.kl_weight, self.cfg.vae.l1_weight)
+        return loss, {"parts": parts, "psnr": psnr(recon.detach(), x)}
+
+    def after_step(self, step: int, info: dict) -> dict:
+        p, parts = info["psnr"], info["parts"]
+        self.running_psnr = p if self.running_psnr is None else (
+            PSNR_SMOOTHING * self.running_psnr + (1 - PSNR_SMOOTHING) * p)
+        if step % HISTORY_EVERY == 0 or step == self.stop:
+            self.history.append({"step": step, "psnr": round(p, 3),
+                                 **{n: round(v, 6) for n, v in parts.items()}})
+        return {"loss": f"{parts['loss']:.4f}", "psnr": f"{self.running_psnr:.1f}dB"}
+
+    def save(self, step: int, stopping: bool) -> None:
+        if self.out is None:
+            return
+        meta = {"history": self.history, "seconds": self.elapsed + time.perf_counter() - self.t0}
+        latents = None if stopping else self.posterior.mean             # along the way: a quick scale
+        save_vae_checkpoint(self.out, self.vae, self.cfg, step, self.optimizer, self.noise, meta,
+                            latents=latents)
+
+
+def train_vae(cfg: Config, out_dir: str | Path | None, resume: bool = True, progress: bool = True,
+              max_steps: int | None = None) -> VideoVAE:
+    """Train `VideoVAE(cfg.vae)` on the world of `cfg` for `cfg.train.vae_steps` steps.
+
+    With `out_dir`, checkpoints go there every `train.checkpoint_every` steps and at the end; with
+    `resume` and a checkpoint already there, the run continues from it (weights, optimizer, step,
+    random state), else it starts afresh and overwrites it. `max_steps` stops this call when the
+    run reaches that step (writing a checkpoint there), as an interrupted run would.
+    Returns the VAE in eval mode, with its measured `config.scaling_factor`.
+    """
+    torch.set_flush_denormal(True)                 # denormals make CPU conv backward ~90x slower
+    out = Path(out_dir) if out_dir is not None else None
+    device = torch.device(cfg.resolved_device())
+    total = cfg.train.vae_steps
+    stop = total if max_steps is None else min(total, max_steps)
+
+    torch.manual_seed(stream_seed(cfg.seed, "init"))
+    vae = VideoVAE(cfg.vae).to(device)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.train.vae_lr, betas=ADAM_BETAS,
+                                  weight_decay=cfg.train.weight_decay)
+    noise = torch.Generator(device=device).manual_seed(cfg.seed)   # the posterior's samples
+    step, history, elapsed = 0, [], 0.0
+    if resume and out is not None and has_checkpoint(out):
+        ckpt = load_pretrained(out)
+        if ckpt.meta.get("kind") != "vae" or "optimizer" not in ckpt.meta:
+            raise CheckpointError(f"{out} holds no VAE training state to resume from "
+                                  f"(resume=False starts a new run there)")
+        check_stage(saved_config(ckpt), cfg, "vae", out)
+        load_state_dict_strict(vae, ckpt.state_dict, out)
+        vae.config.scaling_factor = ckpt.config.get("scaling_factor", 1.0)
+        optimizer.load_state_dict(unflatten_optimizer_state(ckpt.extra, ckpt.meta["optimizer"]))
+        noise.set_state(ckpt.extra["rng.noise"])
+        torch.set_rng_state(ckpt.extra["rng.torch"])
+        step, history = ckpt.meta["step"], ckpt.meta.get("history", [])
+        elapsed = ckpt.meta.get("seconds", 0.0)
+    else:                                          # a fresh run starts from the best linear code
+        init = generate(cfg.world, INIT_CLIPS, seed=stream_seed(cfg.seed, "vae_init"),
+                        epoch=stream_epoch("vae_init"))
+        vae.init_from_data(init.videos.to(device))
+
+    stage = VAEStage(cfg, vae, optimizer, noise, out, history, elapsed, device, stop)
+    fit(stage, vae, optimizer, start=step, stop=stop, total=total, base_lr=cfg.train.vae_lr,
+        warmup=warmup_steps(total), grad_clip=cfg.train.grad_clip,
+        checkpoint_every=cfg.train.checkpoint_every if out is not None else 0, device=device,
+        threads=cfg.train.threads, progress=progress, desc=f"vae ({cfg.name})")
+    if out is None:
+        vae.config.scaling_factor = measure_scaling_factor(vae, cfg)["scaling_factor"]
+    return vae.eval()
+
+
+def load_or_train_vae(cfg: Config, dir: str | Path | None = None, progress: bool = True) -> VideoVAE:
+    """The VAE of `cfg` for notebooks: loaded from `dir` (default `runs_dir()/<preset>/vae`) when
+    a finished checkpoint there fits `cfg` (same VAE architecture and world), else trained at the
+    preset and saved there (an unfinished run there is resumed)."""
+    directory = Path(dir) if dir is not None else Path(runs_dir()) / cfg.name / VAE_DIR
+    try:
+        ckpt = load_pretrained(directory, load_extra=False)
+        check_stage(saved_config(ckpt), cfg, "vae", directory)
+        if ckpt.meta.get("step", 0) >= cfg.train.vae_steps:
+            return VideoVAE.from_pretrained(directory, device=cfg.resolved_device())
+        resume = True
+    except CheckpointNotFoundError:
+        resume = False
+    except CheckpointError as e:
+        warnings.warn(f"not using the VAE checkpoint at {directory} ({e}); training a new one there")
+        resume = False
+    try:
+        return train_vae(cfg, directory, resume=resume, progress=progress)
+    except CheckpointError as e:
+        warnings.warn(f"cannot resume the VAE run at {directory} ({e}); starting it again")
+        return train_vae(cfg, directory, resume=False, progress=progress)
+
+
+__all__ = ["vae_loss", "training_clips", "measure_scaling_factor", "save_vae_checkpoint",
+           "train_vae", "load_or_train_vae", "VAEStage"]
