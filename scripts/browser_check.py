@@ -49,10 +49,9 @@ DIALOG_WAIT_MS = 3000              # how long a dialog may take to appear
 SETUP_FRESH = '''import torch
 
 from soralite.config import get_config
-from soralite.dit import Denoiser
-from soralite.explore import attention_explorer
+from soralite.models import Denoiser, VideoVAE
 from soralite.pipeline import Pipeline
-from soralite.vae import VideoVAE
+from soralite.viz.explorers import attention_explorer
 
 cfg = get_config("smoke", world__frames=8, world__height=32, world__width=32)
 torch.manual_seed(0)
@@ -62,8 +61,8 @@ with torch.no_grad():
         p.add_(0.05 * torch.randn_like(p))   # off the zero init, so that every path carries signal
 pipe = Pipeline(cfg, VideoVAE(cfg.vae), denoiser, device="cpu")'''
 
-SETUP_CHECKPOINT = '''from soralite.explore import attention_explorer
-from soralite.pipeline import Pipeline
+SETUP_CHECKPOINT = '''from soralite.pipeline import Pipeline
+from soralite.viz.explorers import attention_explorer
 
 pipe = Pipeline.from_pretrained({path!r})'''
 

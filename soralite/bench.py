@@ -21,14 +21,21 @@ from soralite.runtime import autocast_context
 from soralite.world import generate
 
 
-def _median_rate(fn, items: int, repeats: int) -> float:
+def median_seconds(fn, repeats: int = 5) -> float:
+    """The median wall time of `repeats` calls of `fn()`, after one call to warm up."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1 (got {repeats})")
     fn()                                                    # warm up
-    rates = []
+    times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
-        rates.append(items / (time.perf_counter() - t))
-    return statistics.median(rates)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _median_rate(fn, items: int, repeats: int) -> float:
+    return items / median_seconds(fn, repeats)
 
 
 def bench_world(n: int = 256, repeats: int = 5, sizes=((16, 32, 32), (16, 64, 64))) -> dict:
@@ -127,4 +134,4 @@ def run_benches(names, repeats: int, cfg) -> dict:
     return report
 
 
-__all__ = ["bench_world", "bench_dit", "machine", "peak_bf16_flops", "run_benches", "BENCHES"]
+__all__ = ["median_seconds", "bench_world", "bench_dit", "machine", "peak_bf16_flops", "run_benches", "BENCHES"]

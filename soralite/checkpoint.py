@@ -56,6 +56,13 @@ class ConfigMismatchError(CheckpointError):
     """The checkpoint was saved with a config that differs from the one asked for."""
 
 
+class TargetError(CheckpointError):
+    """A save was refused: the target is a file, or a folder that is not a checkpoint of that kind."""
+
+
+CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, EXTRA_FILE, META_FILE, MANIFEST_FILE)
+
+
 @dataclass
 class Checkpoint:
     """What `load_pretrained` returns."""
@@ -74,12 +81,16 @@ class Checkpoint:
 def save_pretrained(directory: str | os.PathLike, config_dict: dict[str, Any],
                     state_dict: dict[str, torch.Tensor],
                     extra_tensors: dict[str, torch.Tensor] | None = None,
-                    meta: dict[str, Any] | None = None) -> Path:
+                    meta: dict[str, Any] | None = None, kind: str | None = None) -> Path:
     """Atomically write a checkpoint directory; returns its path.
 
-    `config_dict` and `meta` must be JSON-serializable; tensors are copied to the CPU.
+    `config_dict` and `meta` must be JSON-serializable; tensors are copied to the CPU. `kind`
+    ("vae", "denoiser", ...) is recorded in the manifest. The save replaces only a checkpoint
+    (of the same kind, where both are known): a target that is a file, or a folder holding
+    anything else, raises `TargetError` before anything is written (`check_target`).
     """
     target = Path(directory).absolute()
+    check_target(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     _recover(target)
     _remove_stale_tmp(target)
@@ -92,13 +103,69 @@ def save_pretrained(directory: str | os.PathLike, config_dict: dict[str, Any],
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}{os.getpid()}-", dir=target.parent))
     try:
         manifest = {name: _write_file(tmp / name, data) for name, data in files.items()}
-        _write_file(tmp / MANIFEST_FILE, _json_bytes({"files": manifest}, "manifest"))
+        head = {"kind": kind} if kind else {}
+        _write_file(tmp / MANIFEST_FILE, _json_bytes({**head, "files": manifest}, "manifest"))
         _fsync_dir(tmp)
         _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def check_target(directory: str | os.PathLike, kind: str | None = None) -> None:
+    """Raise `TargetError` unless `directory` may receive a checkpoint of `kind`: it does not
+    exist, is an empty folder, or holds a checkpoint (of that kind, where both are known) and
+    nothing else. Nothing a user put there is ever replaced."""
+    target = Path(directory).absolute()
+    if target.exists() and not target.is_dir():
+        raise TargetError(f"cannot save a checkpoint to {target}: it is a file, not a folder; "
+                          f"give a folder path (it is created if missing)")
+    if not target.is_dir():
+        if target.parent.exists() and not target.parent.is_dir():
+            raise TargetError(f"cannot save a checkpoint to {target}: {target.parent} is a file")
+        return
+    entries = sorted(p.name for p in target.iterdir())
+    if not entries:
+        return
+    strangers = [e for e in entries if e not in CHECKPOINT_FILES]
+    if strangers or not has_checkpoint(target):
+        shown = ", ".join(strangers[:5] or entries[:5]) + (", ..." if len(strangers or entries) > 5 else "")
+        raise TargetError(f"refusing to save a checkpoint to {target}: the folder exists and is not "
+                          f"a soralite checkpoint (it holds {shown}); save to a new or empty folder, "
+                          f"or move those files away first")
+    saved = checkpoint_kind(target)
+    if kind and saved and saved != kind:
+        raise TargetError(f"refusing to save a {kind} checkpoint to {target}: it holds a {saved} "
+                          f"checkpoint; save to another folder")
+
+
+def checkpoint_kind(directory: str | os.PathLike) -> str | None:
+    """The kind a checkpoint records (manifest, else meta), or None."""
+    path = Path(directory)
+    for name in (MANIFEST_FILE, META_FILE):
+        try:
+            kind = json.loads((path / name).read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if kind:
+            return kind
+    return None
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """The sha256 of the weights as `save_pretrained` writes them (the manifest's sha256 of
+    `model.safetensors`): one identity for the weights in memory and on disk."""
+    return hashlib.sha256(_st_save(_cpu_tensors(state_dict))).hexdigest()
+
+
+def saved_weights_sha256(directory: str | os.PathLike) -> str | None:
+    """The sha256 of a saved checkpoint's weights, from its manifest (None where it has none)."""
+    try:
+        manifest = json.loads((Path(directory) / MANIFEST_FILE).read_text())
+        return manifest["files"][WEIGHTS_FILE]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _write_file(path: Path, data: bytes) -> dict[str, Any]:

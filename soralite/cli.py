@@ -9,6 +9,8 @@ import json
 import re
 import sys
 import time
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +20,13 @@ from soralite.config import Config, apply_overrides, get_config, runs_dir
 from soralite.eval import evaluate_vae
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
+from soralite.language import HeldOutWarning
 from soralite.runs import SAMPLES_DIR, VAE_DIR
 from soralite.seeds import stream_seed
 from soralite.train import train, train_vae
-from soralite.video import save_clip
+from soralite.video import check_output_path, save_clip
 from soralite.viz import captioned_grid
-from soralite.world import agreement, export_clips, score_folder
+from soralite.world import agreement, export_clips, prompt_set, score_folder
 
 DESCRIPTION = """\
 soralite: a Sora-style video generator, rebuilt small enough to train in minutes.
@@ -53,9 +56,29 @@ def _quiet_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _fresh_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--fresh", action="store_true",
+                   help=f"train {what} anew even where OUT holds one of other settings; the "
+                        f"earlier weights are moved to OUT/replaced/, never deleted")
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, at least {low} (got {text!r})") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer, at least {low} (got {value})")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soralite", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the whole traceback instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("make-data", help="export clips of the toy world with their captions",
@@ -64,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "captions.jsonl: one line per clip with its file, caption, "
                                    "descriptive caption and scene truth (every object's position "
                                    "in every frame). The same --seed gives the same clips.")
-    p.add_argument("--n", type=int, required=True, help="how many clips")
+    p.add_argument("--n", type=_int_at_least(1), required=True, help="how many clips")
     p.add_argument("--out", type=Path, required=True, help="folder to write (created if missing)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     p.add_argument("--frames", type=int, help="frames per clip, T >= 1 (default: the preset's)")
     p.add_argument("--height", type=int, help="frame height in pixels, >= 16")
     p.add_argument("--width", type=int, help="frame width in pixels, >= 16 (need not equal height)")
@@ -74,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wall-prob", type=float, help="chance that a clip has the gray wall (0 to 1)")
     p.add_argument("--no-gif", dest="gif", action="store_false", help="write only the .npy files")
     _quiet_arg(p)
-    _config_args(p)
+    p.add_argument("--preset", default=None,
+                   help="draw the world of this preset (smoke, tiny, workshop); without it, the "
+                        "full world of docs/world.md (every colour, shape, size and motion, one to "
+                        "three objects, a wall in one clip in five), whatever $SORALITE_PRESET says")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one world setting, e.g. --set world.fps=4 (repeat for more)")
     p.set_defaults(func=_make_data)
 
     p = sub.add_parser("score", help="score clips against their captions with the tracker",
@@ -96,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "32 and 64 px, non-square), score each against its own caption "
                                    "(the tracker's agreement: the floor every generated-video score "
                                    "is read against) and against a shuffled caption (chance).")
-    p.add_argument("--n", type=int, default=1000, help="clips in all (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=_int_at_least(1), default=1000, help="clips in all (default 1000)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
     _quiet_arg(p)
     p.set_defaults(func=_check_tracker)
 
@@ -108,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the reconstructions as JSON.")
     p.add_argument("--out", type=Path, default=None,
                    help="checkpoint directory (default runs/<preset>/vae); resumed if it holds one")
-    p.add_argument("--fresh", action="store_true", help="start a new run even if OUT holds one")
-    p.add_argument("--eval", type=int, default=256, metavar="N",
+    p.add_argument("--fresh", action="store_true",
+                   help="start a new run even if OUT holds one; the earlier checkpoint is moved "
+                        "to replaced/ beside OUT, never deleted")
+    p.add_argument("--eval", type=_int_at_least(0), default=256, metavar="N",
                    help="held-out clips to score at the end (PSNR, tracker adherence); 0 skips")
     _quiet_arg(p)
     _config_args(p)
@@ -123,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "OUT/vae (trained there first if missing). Run it again to "
                                    "resume where it stopped.")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
+    _fresh_arg(p, "the denoiser (and the VAE)")
     _quiet_arg(p)
     _config_args(p)
     p.set_defaults(func=_train)
@@ -135,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "directory that soralite.Pipeline.from_pretrained loads. "
                                    "Run it again to resume; finished stages are skipped.")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
+    _fresh_arg(p, "a stage")
     _quiet_arg(p)
     _config_args(p)
     p.set_defaults(func=_quickstart)
@@ -146,11 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Without --out, writes OUT/samples/<prompt>-s<seed>.gif in "
                                    "the checkpoint and skips it when it is already there.")
     p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
-    p.add_argument("--prompt", action="append", required=True,
-                   help="e.g. 'a red circle moving left' (repeat for more)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the config's)")
-    p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the config's)")
+    p.add_argument("--prompt", action="append", default=[],
+                   help="e.g. 'a red circle moving left' (repeat for more); an empty prompt \"\" "
+                        "asks for an unconditional sample and needs --allow-empty")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="accept the empty prompt (an unconditional sample, no text)")
+    p.add_argument("--prompt-set", metavar="NAME",
+                   help="the prompts of data/prompts/NAME.txt (after any --prompt)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--steps", type=_int_at_least(1), default=None,
+                   help="sampler steps, >= 1 (default: the config's)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="guidance scale, a finite number: 1 no guidance, 0 unconditional "
+                        "(default: the config's)")
     p.add_argument("--out", type=Path, default=None, help="FILE.npy, FILE.gif or FILE.mp4")
     _quiet_arg(p)
     p.set_defaults(func=_sample)
@@ -160,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(medians of several repeats) and print JSON. "
                                    f"Benchmarks: {', '.join(BENCHES)}.")
     p.add_argument("--only", action="append", choices=sorted(BENCHES), help="run only these")
-    p.add_argument("--repeats", type=int, default=5, help="repeats a figure (median is reported)")
+    p.add_argument("--repeats", type=_int_at_least(1), default=5,
+                   help="repeats a figure (median is reported)")
     _config_args(p)
     p.set_defaults(func=_bench)
     return parser
@@ -203,7 +244,7 @@ def _train_vae(args: argparse.Namespace) -> int:
     cfg = get_config(args.preset, args.overrides)
     out = args.out or Path(runs_dir()) / cfg.name / VAE_DIR
     t0 = time.perf_counter()
-    vae = train_vae(cfg, out, resume=not args.fresh, progress=not args.quiet)
+    vae = train_vae(cfg, out, resume=not args.fresh, progress=not args.quiet, log=_note)
     report = {"out": str(out), "preset": cfg.name, "seconds": round(time.perf_counter() - t0, 1),
               "scaling_factor": vae.config.scaling_factor,
               "parameters": sum(p.numel() for p in vae.parameters())}
@@ -216,7 +257,7 @@ def _train_vae(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     cfg = get_config(args.preset, args.overrides)
     out = args.out or Path(runs_dir()) / cfg.name
-    result = train(cfg, out, progress=not args.quiet)
+    result = train(cfg, out, progress=not args.quiet, fresh=args.fresh, log=_note)
     last = result.history[-1] if result.history else {}
     print(json.dumps({"out": str(out), "step": result.step, "resumed_from": result.resumed_from,
                       "seconds": round(result.seconds, 1), "loss": last.get("loss"),
@@ -227,7 +268,7 @@ def _train(args: argparse.Namespace) -> int:
 def _quickstart(args: argparse.Namespace) -> int:
     cfg = get_config(args.preset, args.overrides)
     out = args.out or Path(runs_dir()) / cfg.name
-    report = quickstart(cfg, out, progress=not args.quiet)
+    report = quickstart(cfg, out, progress=not args.quiet, fresh=args.fresh)
     print(json.dumps({"out": str(out),
                       "adherence_in_distribution": report.get("adherence_in_distribution"),
                       "adherence_held_out": report.get("adherence_held_out"),
@@ -240,21 +281,27 @@ def _slug(text: str) -> str:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output_path(args.out)                  # before the work
     pipe = Pipeline.from_pretrained(args.ckpt)
-    prompts = pipe.check_prompts(args.prompt)
+    prompts = list(args.prompt) + (prompt_set(args.prompt_set) if args.prompt_set else [])
+    if not prompts:
+        raise ValueError("give at least one --prompt (or --prompt-set NAME)")
+    prompts = pipe.check_prompts(prompts, allow_empty=args.allow_empty)
     out = args.out
-    if out is None:
+    if out is None:                                  # named by what made it: remade when that changes
         tag = f"-n{args.steps}" if args.steps else ""
         tag += f"-g{args.guidance:g}" if args.guidance is not None else ""
-        out = args.ckpt / SAMPLES_DIR / f"{_slug(' + '.join(prompts))}-s{args.seed}{tag}.gif"
+        made = pipe.made_from
+        name = (f"{_slug(' + '.join(prompts))}-s{args.seed}{tag}-step{made['step']}-"
+                f"{(made['denoiser_sha256'] or '')[:8]}.gif")
+        out = check_output_path(args.ckpt / SAMPLES_DIR / name)
         if out.exists():
-            print(json.dumps({"out": str(out), "skipped": "already there"}))
+            print(json.dumps({"out": str(out), "skipped": "already there, made by these weights"}))
             return 0
     suffix = out.suffix.lower()
-    if suffix not in (".npy", ".gif", ".mp4"):
-        raise ValueError(f"--out must end in .npy, .gif or .mp4 (got {out.name!r})")
     clips = pipe.generate(prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                          progress=not args.quiet)
+                          progress=not args.quiet, allow_empty=args.allow_empty)
     if len(prompts) == 1:
         save_clip(out, clips[0], fps=pipe.config.world.fps)
     elif suffix == ".npy":
@@ -272,16 +319,42 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, HeldOutWarning):
+        _note(str(message))
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+# Expected failures: a bad value or prompt (ValueError, with PromptError and the checkpoint
+# errors), a file that is missing, unreadable or unwritable (OSError), an optional package that
+# is not installed (ImportError). Each is one line and exit status 2; --debug shows the traceback.
+EXPECTED_ERRORS = (ValueError, OSError, ImportError)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:                           # argparse has printed usage and the error
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    warnings.showwarning = _show_warning
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"soralite {args.command}: error: {e}", file=sys.stderr)
+    except EXPECTED_ERRORS as e:
+        if args.debug:
+            traceback.print_exc()
+        message = str(e) or type(e).__name__
+        if isinstance(e, OSError) and e.filename and str(e.filename) not in message:
+            message = f"{message}: {e.filename}"
+        print(f"soralite {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"soralite {args.command}: stopped; what was saved is kept "

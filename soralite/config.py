@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,20 @@ MOTIONS: tuple[str, ...] = (
     "standing still", "bouncing", "falling",
 )
 # colour-shape pairs the training world never shows, as data/held_out.json lists them
+# Named choices of the settings below, in one place (the stages that implement them import these)
+OBJECTIVES = ("flow", "ddpm")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+BETA_SCHEDULE_NAMES = ("linear", "cosine", "sigmoid")
+TIME_SAMPLINGS = ("logit_normal", "uniform")
+SCHEDULER_NAMES = ("ddpm", "ddim", "flow_euler", "flow_heun")
+LATENT_SCALINGS = ("decoder_gain", "global")
+PRECISIONS = ("auto", "fp32", "bf16")
+ATTENTION_KINDS = ("full", "factorized")
+POS_EMBEDS = ("sincos", "rope")
+TEMPORAL_COMPRESSIONS = (1, 2, 4)
+SPATIAL_COMPRESSIONS = (2, 4, 8)
+LONGEST_CAPTION_TOKENS = 26           # three objects and the wall, in the standard caption language
+
 HELD_OUT: tuple[tuple[str, str], ...] = tuple(
     tuple(pair) for pair in json.loads((DATA_DIR / "held_out.json").read_text())["pairs"])
 
@@ -135,7 +151,7 @@ class TrainConfig:
     latent_scaling: str = "decoder_gain"  # "decoder_gain" (per channel, by its pixel effect) or "global"
     precision: str = "auto"               # "auto" (bf16 autocast on a GPU, fp32 on a CPU), "fp32", "bf16"
     compile: bool = False                 # torch.compile the denoiser
-    threads: int = 0                      # CPU threads; 0 = re-chosen as it trains (1 or all cores)
+    threads: int = 0                      # CPU threads, fixed: 0 = the cores given at start; -1 = adaptive
     loss_buckets: int = 5                 # the loss is logged per bucket of noise level t
     # sampling and evaluation (notebook 07, `soralite/pipeline.py`)
     sampler: str = "auto"                 # "auto" (flow_euler for flow, ddim for ddpm) or a scheduler name
@@ -165,6 +181,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
+        """The config a dict (`to_dict`, or a run's `config.json`) describes; unknown fields raise."""
         return _from_dict(cls, d)
 
     def resolved_device(self) -> str:
@@ -279,24 +296,195 @@ def set_field(cfg: Config, key: str, value: Any) -> None:
             obj = getattr(obj, part)
 
 
-def validate(cfg: Config) -> None:
-    """Raise `ValueError` naming the field when a setting is outside what the world allows."""
-    w = cfg.world
-    if w.frames < 1:
-        raise ValueError(f"world.frames must be >= 1 (got {w.frames})")
-    if w.height < 16 or w.width < 16:
-        raise ValueError(f"world.height and world.width must be >= 16 (got {w.height} x {w.width})")
-    for name, allowed, values in (("colours", COLOURS, w.colours), ("shapes", SHAPES, w.shapes),
-                                  ("sizes", SIZES, w.sizes), ("motions", MOTIONS, w.motions)):
+class _Checker:
+    """Collects the checks of one config; `fail` raises the first broken one, naming the field."""
+
+    def __init__(self, obj: Any, prefix: str):
+        self.obj, self.prefix = obj, prefix
+
+    def fail(self, name: str, allowed: str, value: Any = None) -> None:
+        value = getattr(self.obj, name) if value is None else value
+        raise ValueError(f"{self.prefix}{name} must be {allowed} (got {value!r})")
+
+    def number(self, name: str, lo: float | None = None, hi: float | None = None,
+               lo_open: bool = False, hi_open: bool = False, integer: bool = False) -> None:
+        v = getattr(self.obj, name)
+        kind = "an integer" if integer else "a number"
+        if lo is not None and hi is not None:
+            where = f" in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        elif lo is not None:
+            where = f" {'>' if lo_open else '>='} {lo:g}"
+        elif hi is not None:
+            where = f" {'<' if hi_open else '<='} {hi:g}"
+        else:
+            where = ""
+        ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok_type or not math.isfinite(v):
+            self.fail(name, f"{'an integer' if integer else 'a finite number'}{where}")
+        if (lo is not None and (v < lo or (lo_open and v == lo))) or \
+                (hi is not None and (v > hi or (hi_open and v == hi))):
+            self.fail(name, f"{kind}{where}")
+
+    def choice(self, name: str, allowed) -> None:
+        if getattr(self.obj, name) not in allowed:
+            self.fail(name, f"one of {', '.join(map(str, allowed))}")
+
+    def flag(self, name: str) -> None:
+        if not isinstance(getattr(self.obj, name), bool):
+            self.fail(name, "true or false")
+
+
+def validate_world(w: WorldConfig) -> None:
+    """Raise `ValueError` naming the world setting that is outside what docs/world.md allows."""
+    c = _Checker(w, "world.")
+    if not isinstance(w.frames, int) or isinstance(w.frames, bool) or w.frames < 1:
+        raise ValueError(f"world.frames must be >= 1 (got {w.frames!r})")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (w.height, w.width)) \
+            or w.height < 16 or w.width < 16:
+        raise ValueError(f"world.height and world.width must be >= 16 (got {w.height!r} x {w.width!r})")
+    c.number("fps", 1, integer=True)
+    for name, allowed in (("colours", COLOURS), ("shapes", SHAPES), ("sizes", SIZES),
+                          ("motions", MOTIONS)):
+        values = getattr(w, name)
         bad = [v for v in values if v not in allowed]
         if bad or not values:
             raise ValueError(f"world.{name} has {bad or 'nothing'}; allowed: {', '.join(allowed)}")
-    if not 1 <= w.min_objects <= w.max_objects <= 3:
+        twice = sorted({v for v in values if list(values).count(v) > 1})
+        if twice:
+            raise ValueError(f"world.{name} lists {', '.join(twice)} twice; give each once "
+                             f"(allowed: {', '.join(allowed)})")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (w.min_objects, w.max_objects)) \
+            or not 1 <= w.min_objects <= w.max_objects <= 3:
         raise ValueError(f"need 1 <= world.min_objects <= world.max_objects <= 3 "
                          f"(got {w.min_objects}, {w.max_objects})")
     if w.max_objects > len(w.colours):
         raise ValueError(f"world.max_objects={w.max_objects} needs at least that many colours "
                          f"(objects in one clip have distinct colours); got {len(w.colours)}")
+    c.number("wall_prob", 0, 1)
+    sr = w.speed_range
+    if (len(sr) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                and math.isfinite(v) for v in sr) or not 0 < sr[0] <= sr[1] <= 0.5):
+        c.fail("speed_range", "two numbers 0 < low <= high <= 0.5, in units of min(H, W) per frame",
+               sr)
+    c.number("gravity", 0, 0.1, lo_open=True)
+    c.number("restitution", 0, 1)
+    c.number("wall_width", 0, 0.5, lo_open=True)
+    bad = [p for p in w.held_out if len(p) != 2 or p[0] not in COLOURS or p[1] not in SHAPES]
+    if bad:
+        raise ValueError(f"world.held_out has {bad}; each entry is a [colour, shape] pair with a "
+                         f"colour of {', '.join(COLOURS)} and a shape of {', '.join(SHAPES)}")
+    c.flag("exclude_held_out")
+
+
+def validate(cfg: Config) -> None:
+    """Raise `ValueError` naming the first setting of `cfg` that is out of its range, and the range.
+
+    Every field of every section is checked here, up front, so that a bad value fails before any
+    work is done, never inside numpy or after clips were written."""
+    c = _Checker(cfg, "")
+    c.number("seed", 0, integer=True)
+    d = cfg.device
+    if not isinstance(d, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", d):
+        c.fail("device", "auto, cpu, cuda, cuda:N or mps")
+    if d.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={d!r} but this PyTorch has no CUDA GPU "
+                         f"(torch {torch.__version__}); use device=auto or device=cpu")
+    if d == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' but this machine has no Apple GPU; use device=auto or device=cpu")
+    validate_world(cfg.world)
+
+    v, c = cfg.vae, _Checker(cfg.vae, "vae.")
+    c.number("in_channels", 1, integer=True)
+    c.number("latent_channels", 1, integer=True)
+    if not isinstance(v.base_channels, int) or v.base_channels < 8 or v.base_channels % 8:
+        c.fail("base_channels", "a positive multiple of 8")
+    c.number("patch_channels", 1, integer=True)
+    c.number("num_mlp_blocks", 0, integer=True)
+    c.choice("temporal_compression", TEMPORAL_COMPRESSIONS)
+    c.choice("spatial_compression", SPATIAL_COMPRESSIONS)
+    c.number("num_res_blocks", 0, integer=True)
+    c.number("kl_weight", 0)
+    c.number("l1_weight", 0)
+    c.number("scaling_factor", 0, lo_open=True)
+    if not isinstance(v.chunk_frames, int) or v.chunk_frames < 0 or v.chunk_frames % v.temporal_compression:
+        c.fail("chunk_frames", f"0 or a multiple of temporal_compression={v.temporal_compression}")
+    w = cfg.world
+    if w.height % v.spatial_compression or w.width % v.spatial_compression:
+        raise ValueError(f"world.height and world.width ({w.height} x {w.width}) must be multiples "
+                         f"of vae.spatial_compression={v.spatial_compression}; nearest that work: "
+                         f"{_nearest(w.height, v.spatial_compression)} x "
+                         f"{_nearest(w.width, v.spatial_compression)}")
+    if w.frames != 1 and w.frames % v.temporal_compression:
+        raise ValueError(f"world.frames={w.frames} must be 1 (an image) or a multiple of "
+                         f"vae.temporal_compression={v.temporal_compression}; nearest that work: "
+                         f"{_nearest(w.frames, v.temporal_compression)}")
+
+    dt, c = cfg.dit, _Checker(cfg.dit, "dit.")
+    ps = dt.patch_size
+    if len(ps) != 3 or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1 for p in ps):
+        c.fail("patch_size", "three positive integers (pt, ph, pw), e.g. [1, 2, 2]", ps)
+    c.number("hidden_size", 16, integer=True)
+    c.number("num_heads", 1, integer=True)
+    if dt.hidden_size % 16 or dt.hidden_size % dt.num_heads:
+        c.fail("hidden_size", f"a multiple of 16 and of num_heads={dt.num_heads}")
+    c.number("depth", 1, integer=True)
+    c.number("mlp_ratio", 0, lo_open=True)
+    c.choice("attention", ATTENTION_KINDS)
+    c.choice("pos_embed", POS_EMBEDS)
+    c.number("text_dim", 1, integer=True)
+    c.number("text_depth", 1, integer=True)
+    c.number("text_heads", 1, integer=True)
+    if dt.text_dim % dt.text_heads:
+        c.fail("text_dim", f"a multiple of text_heads={dt.text_heads}")
+    c.number("text_max_length", LONGEST_CAPTION_TOKENS, integer=True)
+    c.number("timestep_scale", 0, lo_open=True)
+    latent = (1 if w.frames == 1 else w.frames // v.temporal_compression,
+              w.height // v.spatial_compression, w.width // v.spatial_compression)
+    if any(n % p for n, p in zip(latent, ps)):
+        raise ValueError(f"dit.patch_size {list(ps)} does not divide the latent (t, h, w) = "
+                         f"{latent}; pick a patch size that divides it")
+
+    tc, c = cfg.train, _Checker(cfg.train, "train.")
+    c.number("vae_steps", 1, integer=True)
+    c.number("vae_batch_size", 1, integer=True)
+    c.number("vae_lr", 0, lo_open=True)
+    c.number("steps", 1, integer=True)
+    c.number("batch_size", 1, integer=True)
+    c.number("lr", 0, lo_open=True)
+    c.number("weight_decay", 0)
+    c.number("grad_clip", 0)
+    c.number("ema_decay", 0, 1, hi_open=True)
+    c.number("warmup_steps", 0, integer=True)
+    c.number("checkpoint_every", 0, integer=True)
+    c.number("log_every", 1, integer=True)
+    c.number("num_workers", 0, integer=True)
+    c.choice("objective", OBJECTIVES)
+    c.choice("prediction_type", PREDICTION_TYPES)
+    c.choice("beta_schedule", BETA_SCHEDULE_NAMES)
+    c.choice("time_sampling", TIME_SAMPLINGS)
+    c.number("flow_shift", 0)
+    c.number("cfg_dropout", 0, 1)
+    c.number("lr_min_ratio", 0, 1)
+    c.number("pool_clips", 1, integer=True)
+    c.choice("latent_scaling", LATENT_SCALINGS)
+    c.choice("precision", PRECISIONS)
+    c.flag("compile")
+    c.number("threads", -1, integer=True)
+    c.number("loss_buckets", 1, integer=True)
+    c.choice("sampler", ("auto",) + SCHEDULER_NAMES)
+    family = ("flow_euler", "flow_heun") if tc.objective == "flow" else ("ddpm", "ddim")
+    if tc.sampler not in ("auto",) + family:
+        c.fail("sampler", f"auto or a scheduler of objective {tc.objective!r}: {', '.join(family)}")
+    c.number("sample_steps", 1, integer=True)
+    c.number("guidance_scale", None)
+    c.number("eval_clips", 0, integer=True)
+    c.number("eval_held_out_clips", 0, integer=True)
+
+
+def _nearest(n: int, k: int) -> str:
+    """The multiples of `k` on either side of `n` (as text)."""
+    lo = max(k, n // k * k)
+    return f"{lo} or {lo + k}" if lo != n else str(n)
 
 
 def _parse_value(s: str) -> Any:

@@ -18,6 +18,10 @@ class PromptError(ValueError):
     """A prompt outside the caption language of docs/world.md."""
 
 
+class HeldOutWarning(UserWarning):
+    """A prompt names a colour-shape pair that the training world never shows."""
+
+
 WALL_PHRASE = ", passing behind a gray wall"
 _SIZE_WORDS = SIZES
 _MOTION_WORDS = tuple(sorted({w for m in MOTIONS for w in m.split()}))
@@ -56,7 +60,7 @@ def parse_prompt(prompt: str, world: WorldConfig | None = None) -> PromptSpec:
     if not isinstance(prompt, str) or not prompt.strip():
         raise PromptError(f"empty prompt; {_vocabulary_help()}")
     text = prompt.strip().lower().rstrip(".").strip()
-    words = re.findall(r"[a-z]+|,|\S", text)
+    words = re.findall(r"[^\s,]+|,", text)                    # whole words (any letters), commas
     for w in words:
         if w not in VOCABULARY and w != "an":
             raise PromptError(f"unknown word {w!r} in prompt {prompt!r}; {_vocabulary_help()}")
@@ -81,10 +85,11 @@ def parse_prompt(prompt: str, world: WorldConfig | None = None) -> PromptSpec:
     for o in objects:
         if o.colour in seen:
             raise PromptError(f"colour {o.colour!r} is used twice in {prompt!r}; objects in one "
-                              f"clip have distinct colours (colour is identity)")
+                              f"clip have distinct colours (colour is identity); {_vocabulary_help()}")
         seen.add(o.colour)
     if len(objects) > 3:
-        raise PromptError(f"{len(objects)} objects in {prompt!r}; a scene holds one to three")
+        raise PromptError(f"{len(objects)} objects in {prompt!r}; a scene holds one to three; "
+                          f"{_vocabulary_help()}")
     spec = PromptSpec(objects, wall)
     if world is not None:
         check_prompt_in_world(spec, world, prompt)
@@ -122,10 +127,13 @@ def check_prompt_in_world(spec: PromptSpec, world: WorldConfig, prompt: str = ""
         if o.size is not None and o.size not in world.sizes:
             raise PromptError(f"size {o.size!r} in {prompt!r} is not in this world; its sizes: "
                               f"{', '.join(world.sizes)}")
+    if spec.wall and world.wall_prob == 0:
+        raise PromptError(f"{prompt!r} asks for the wall, but this world never shows one "
+                          f"(world.wall_prob = 0); leave out '{WALL_PHRASE.strip(', ')}'")
     if not world.min_objects <= len(spec.objects) <= world.max_objects:
         raise PromptError(f"{len(spec.objects)} objects in {prompt!r}; this world shows "
                           f"{world.min_objects} to {world.max_objects}")
 
 
-__all__ = ["PromptError", "VOCABULARY", "WALL_PHRASE", "ObjectSpec", "PromptSpec", "parse_prompt",
+__all__ = ["PromptError", "HeldOutWarning", "VOCABULARY", "WALL_PHRASE", "ObjectSpec", "PromptSpec", "parse_prompt",
            "check_prompt_in_world"]

@@ -9,19 +9,23 @@ imports training: this module knows the models, the diffusion sampler and the ru
 from __future__ import annotations
 
 import json
+import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from soralite.checkpoint import (CheckpointNotFoundError, check_config, load_pretrained,
-                                 load_state_dict_strict, save_pretrained)
+from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, check_config,
+                                 load_pretrained, load_state_dict_strict, save_pretrained,
+                                 saved_weights_sha256, weights_sha256)
 from soralite.config import Config
 from soralite.diffusion import make_scheduler, model_time, sample
-from soralite.language import PromptError, parse_prompt
+from soralite.config import HELD_OUT
+from soralite.language import HeldOutWarning, PromptError, parse_prompt
 from soralite.models import Denoiser, VideoVAE, count_parameters, encode_clips, latent_shape
-from soralite.runs import CONFIG_FILE, DENOISER_DIR, VAE_DIR
+from soralite.runs import CONFIG_FILE, DENOISER_DIR, VAE_DIR, check_run_folder
 from soralite.runtime import autocast_context
 from soralite.video import to_uint8
 
@@ -93,34 +97,80 @@ class Pipeline:
             cfg.train.latent_scaling = "global"       # saved before per-channel scales existed
         denoiser = Denoiser(cfg)
         load_state_dict_strict(denoiser, ckpt.state_dict, directory / DENOISER_DIR)
+        trained_on, vae_sha = ckpt.meta.get("vae_sha256"), saved_weights_sha256(directory / VAE_DIR)
+        if trained_on and vae_sha and trained_on != vae_sha:
+            raise CheckpointError(
+                f"the VAE at {directory / VAE_DIR} (weights sha256 {vae_sha[:12]}) is not the one "
+                f"the denoiser at {directory / DENOISER_DIR} was trained on (sha256 "
+                f"{trained_on[:12]}): it was retrained or replaced since. Train the denoiser on it "
+                f"(soralite train --out {directory} --fresh) or put the earlier VAE back (see "
+                f"{directory / 'replaced'})")
         pipe = cls(cfg, vae, denoiser, device=device, latent_scale=ckpt.meta.get("latent_scale"))
         pipe.step = int(ckpt.meta.get("step", 0))
+        pipe.run = directory
+        pipe._made_from = {"vae_sha256": vae_sha,
+                           "denoiser_sha256": saved_weights_sha256(directory / DENOISER_DIR),
+                           "step": pipe.step}
         return pipe
 
+    @property
+    def made_from(self) -> dict:
+        """What this pipeline's outputs are made from: the sha256 of the VAE's and the denoiser's
+        weights (as `save_pretrained` writes them) and the training step. Files derived from the
+        pipeline record it (`report.json`, `soralite sample`), so they are remade when it changes."""
+        if getattr(self, "_made_from", None) is None or self._made_from.get("step") != self.step:
+            self._made_from = {"vae_sha256": weights_sha256(self.vae.state_dict()),
+                               "denoiser_sha256": weights_sha256(self.denoiser.state_dict()),
+                               "step": self.step}
+        return self._made_from
+
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write config.json, vae/ and denoiser/ (weights only) to `directory`, each atomically."""
+        """Write config.json, vae/ and denoiser/ (weights only) to `directory`, each atomically;
+        `directory` must be new, empty or a run folder (`soralite.runs.check_run_folder`)."""
         directory = Path(directory)
+        check_run_folder(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.vae.save_pretrained(directory / VAE_DIR)
         save_pretrained(directory / DENOISER_DIR, self.config.to_dict(), self.denoiser.state_dict(),
                         meta={"kind": "denoiser", "step": self.step, "weights_only": True,
-                              "latent_scale": self.latent_scale.tolist()})
+                              "latent_scale": self.latent_scale.tolist(),
+                              "vae_sha256": weights_sha256(self.vae.state_dict())},
+                        kind="denoiser")
         tmp = directory / (CONFIG_FILE + ".tmp")
         tmp.write_text(self.config.to_json())
         tmp.replace(directory / CONFIG_FILE)
         return directory
 
     # --- prompts -----------------------------------------------------------------------------
-    def check_prompts(self, prompts: str | list[str]) -> list[str]:
-        """The prompts as a list, each checked against this checkpoint's world ("" is unconditional)."""
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    def check_prompts(self, prompts: str | list[str], allow_empty: bool = False) -> list[str]:
+        """The prompts as a list, each checked against this checkpoint's world.
+
+        The empty prompt "" asks for an *unconditional* sample (what classifier-free guidance
+        trains): it is accepted only with `allow_empty=True`, so that a blank line is not taken
+        for a request. A prompt that names a held-out colour-shape pair is accepted with a
+        `HeldOutWarning`: the model never saw that pair in training."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        elif not isinstance(prompts, (list, tuple)):
+            raise PromptError(f"prompts must be a str or a list of str; got {type(prompts).__name__}")
+        prompts = list(prompts)
         if not prompts:
-            raise ValueError("generate needs at least one prompt")
+            raise PromptError("no prompts given: pass a prompt or a list of them")
+        held = set(map(tuple, self.config.world.held_out)) or set(HELD_OUT)
         for p in prompts:
             if not isinstance(p, str):
-                raise PromptError(f"a prompt must be a str; got {type(p).__name__}")
-            if p.strip():
-                parse_prompt(p, self.config.world)          # PromptError names the bad word
+                raise PromptError(f"a prompt must be a str; got {type(p).__name__} ({p!r})")
+            if not p.strip():
+                if not allow_empty:
+                    raise PromptError("an empty prompt asks for an unconditional sample (no text); "
+                                      "pass allow_empty=True (--allow-empty) if that is what you want")
+                continue
+            spec = parse_prompt(p, self.config.world)       # PromptError names the bad word
+            pairs = [f"{o.colour} {o.shape}" for o in spec.objects if (o.colour, o.shape) in held]
+            if pairs and self.config.world.exclude_held_out:
+                warnings.warn(f"{', '.join(pairs)} in {p!r} is a held-out pair: this model never saw "
+                              f"it in training, so the sample measures compositional "
+                              f"generalization", HeldOutWarning, stacklevel=3)
         return prompts
 
     @torch.no_grad()
@@ -142,12 +192,14 @@ class Pipeline:
     @torch.no_grad()
     def generate_latents(self, prompts, seed: int = 0, steps: int | None = None,
                          guidance: float | None = None, return_trajectory: bool = False,
-                         progress: bool = False, batch_size: int = SAMPLE_BATCH, scheduler=None):
+                         progress: bool = False, batch_size: int = SAMPLE_BATCH, scheduler=None,
+                         allow_empty: bool = False):
         """Scaled latents `(N, C, t, h, w)` for the prompts (and the `Trajectory` if asked);
         `scheduler` samples instead of `pipe.scheduler` for this call."""
-        prompts = self.check_prompts(prompts)
+        prompts = self.check_prompts(prompts, allow_empty)
         scheduler = scheduler or self.scheduler
         tc = self.config.train
+        seed, steps, guidance = check_sampling(seed, steps, guidance)
         steps = steps or tc.sample_steps
         guidance = tc.guidance_scale if guidance is None else guidance
         N = len(prompts)
@@ -188,15 +240,17 @@ class Pipeline:
         return np.concatenate(clips)                                        # (N, T, H, W, 3)
 
     def generate(self, prompts, seed: int = 0, steps: int | None = None, guidance: float | None = None,
-                 return_trajectory: bool = False, progress: bool = False, scheduler=None):
+                 return_trajectory: bool = False, progress: bool = False, scheduler=None,
+                 allow_empty: bool = False):
         """Clips `uint8 (N, T, H, W, 3)` for the prompts; the same seed gives the same clips.
 
         `steps` and `guidance` (the guidance_scale) default to `config.train.sample_steps` and
         `config.train.guidance_scale`; `scheduler` (any of `soralite.diffusion`) samples instead
         of `pipe.scheduler`. With `return_trajectory`, returns `(clips, trajectory)`, the
-        sampler's `Trajectory` of scaled latents."""
+        sampler's `Trajectory` of scaled latents. `allow_empty` accepts the empty prompt "" (an
+        unconditional sample); see `check_prompts`."""
         res = self.generate_latents(prompts, seed, steps, guidance, return_trajectory, progress,
-                                    scheduler=scheduler)
+                                    scheduler=scheduler, allow_empty=allow_empty)
         z, trajectory = res if return_trajectory else (res, None)
         clips = self.decode_latents(z)
         return (clips, trajectory) if return_trajectory else clips
@@ -204,4 +258,19 @@ class Pipeline:
     __call__ = generate
 
 
-__all__ = ["Pipeline", "SAMPLE_BATCH"]
+def check_sampling(seed, steps, guidance) -> tuple[int, int | None, float | None]:
+    """Raise `ValueError` naming a sampling setting out of range: `seed` an integer >= 0, `steps`
+    None or an integer >= 1, `guidance` None or a finite number."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0 (got {seed!r})")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be an integer >= 1, or None for the config's "
+                         f"train.sample_steps (got {steps!r})")
+    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
+                                 or not math.isfinite(guidance)):
+        raise ValueError(f"guidance must be a finite number (1 = no guidance, 0 = unconditional), "
+                         f"or None for the config's train.guidance_scale (got {guidance!r})")
+    return seed, steps, guidance
+
+
+__all__ = ["Pipeline", "SAMPLE_BATCH", "check_sampling"]

@@ -18,7 +18,7 @@ from soralite.config import Config, runs_dir
 from soralite.eval import evaluate
 from soralite.models import Denoiser
 from soralite.pipeline import Pipeline
-from soralite.runs import REPORT_FILE, SAMPLES_FILE, VAE_DIR, run_fits
+from soralite.runs import REPORT_FILE, SAMPLES_FILE, VAE_DIR, check_run_folder, run_fits
 from soralite.seeds import stream_seed
 from soralite.train import build_pool, load_vae_for, train
 from soralite.video import save_clip
@@ -26,15 +26,20 @@ from soralite.viz import captioned_grid
 from soralite.world import grid_prompts
 
 
-def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=print) -> dict:
+def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=print,
+               fresh: bool = False) -> dict:
     """Train (or reuse) the VAE and the denoiser of `cfg` in `out`, write `samples.gif` and
-    `report.json`, and return the report. Each stage skips what `out` already holds."""
+    `report.json`, and return the report. Each stage skips what `out` already holds; a stage
+    trained with other settings is an error naming them, unless `fresh`, which moves it aside
+    (`soralite.runs.move_aside`) and trains anew. `report.json` and `samples.gif` record the
+    weights they were made from and are made again when those change."""
     out = Path(out)
+    check_run_folder(out)                             # before any work
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     load = [round(x, 2) for x in os.getloadavg()]
     t0 = time.perf_counter()
-    vae = load_vae_for(cfg, out, progress=progress)
+    vae = load_vae_for(cfg, out, progress=progress, fresh=fresh, log=log)
     seconds["vae"] = time.perf_counter() - t0
     log(f"[quickstart] VAE ready in {seconds['vae']:.1f} s ({out / VAE_DIR})")
 
@@ -45,7 +50,7 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
         f"in {seconds['latent_pool']:.1f} s")
 
     t = time.perf_counter()
-    result = train(cfg, out, vae=vae, pool=pool, progress=progress)
+    result = train(cfg, out, vae=vae, pool=pool, progress=progress, fresh=fresh, log=log)
     seconds["denoiser"] = time.perf_counter() - t
     last = result.history[-1] if result.history else {}
     log(f"[quickstart] denoiser at step {result.step} in {seconds['denoiser']:.1f} s "
@@ -56,7 +61,7 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     report_path = out / REPORT_FILE
     settings = {"step": result.step, "steps": cfg.train.sample_steps,
                 "guidance": cfg.train.guidance_scale, "eval_clips": cfg.train.eval_clips,
-                "eval_held_out_clips": cfg.train.eval_held_out_clips}
+                "eval_held_out_clips": cfg.train.eval_held_out_clips, "made_from": pipe.made_from}
     old = json.loads(report_path.read_text()) if report_path.exists() else {}
     t = time.perf_counter()
     if old.get("settings") == settings and (out / SAMPLES_FILE).exists():

@@ -9,6 +9,8 @@ denoiser/            text encoder + DiT; its weights are the EMA model (stage 2)
 log.jsonl            the denoiser's loss, one line per `train.log_every` steps
 samples.gif          quickstart's grid of samples; report.json: its evaluation
 samples/             what `soralite sample` writes without --out
+replaced/            what `--fresh` moved aside: earlier weights, never deleted
+.vae.lock            held while a stage trains (the process id inside)
 ```
 A run *fits* a config when every setting that shaped its weights is the same; the settings in
 `RESUMABLE_FIELDS` (how long to train, how often to save or log, how to sample and evaluate) may
@@ -19,10 +21,15 @@ own training settings; the denoiser on everything but the VAE's training setting
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
-from soralite.checkpoint import ConfigMismatchError
+from soralite.checkpoint import (CheckpointError, ConfigMismatchError, TargetError, has_checkpoint,
+                                 saved_weights_sha256)
 from soralite.config import Config
 
 CONFIG_FILE = "config.json"
@@ -33,7 +40,10 @@ LOG_FILE = "log.jsonl"
 REPORT_FILE = "report.json"
 SAMPLES_FILE = "samples.gif"
 SAMPLES_DIR = "samples"
+REPLACED_DIR = "replaced"
 STAGES = ("vae", "denoiser")
+RUN_ENTRIES = (CONFIG_FILE, VAE_DIR, DENOISER_DIR, LATENTS_FILE, LOG_FILE, REPORT_FILE, SAMPLES_FILE,
+               SAMPLES_DIR, REPLACED_DIR)
 
 # Settings that may change between a run and its resumption: they do not change the weights.
 RESUMABLE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -91,6 +101,147 @@ def run_fits(saved: Config, cfg: Config) -> bool:
     return True
 
 
+# ----------------------------------------------------------------------------------------------
+# What a run folder may be, and what replaces what
+
+
+def is_run_entry(name: str) -> bool:
+    """Whether a file or folder name is one a run folder holds (its own, its locks and temps)."""
+    return name in RUN_ENTRIES or name.startswith(".") or name.endswith(".tmp")
+
+
+def check_run_folder(run: str | Path) -> None:
+    """Raise `TargetError` unless `run` may be used as a run folder: missing, empty, a run folder
+    already (its `config.json` is a soralite config), or holding only what a run folder holds.
+    So a training never writes into a folder of something else (a `make-data` export, notes)."""
+    run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise TargetError(f"{run} is a file; a run folder must be a folder (it is created if missing)")
+    if not run.is_dir():
+        for parent in run.parents:
+            if parent.exists() and not parent.is_dir():
+                raise TargetError(f"cannot make the run folder {run}: {parent} is a file")
+        return
+    entries = sorted(p.name for p in run.iterdir())
+    strangers = [e for e in entries if not is_run_entry(e)]
+    if not strangers:
+        return
+    try:
+        Config.from_dict(json.loads((run / CONFIG_FILE).read_text()))
+        return                                       # a run folder with the user's files beside
+    except (OSError, ValueError, TypeError):
+        pass
+    shown = ", ".join(strangers[:5]) + (", ..." if len(strangers) > 5 else "")
+    raise TargetError(f"{run} is not a soralite run folder (it holds {shown}); train into a new "
+                      f"or empty folder (--out)")
+
+
+def move_aside(path: str | Path, log=print) -> Path | None:
+    """Move `path` (a stage's checkpoint or a derived file of a run) to `<run>/replaced/<name>-<time>`
+    and return where it went; None where there was nothing. Never deletes."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    dest_dir = path.parent / REPLACED_DIR
+    dest_dir.mkdir(exist_ok=True)
+    dest = dest_dir / f"{path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    k = 1
+    while dest.exists():
+        dest, k = dest.with_name(f"{dest.name.rsplit('.', 1)[0]}.{k}"), k + 1
+    shutil.move(str(path), str(dest))
+    log(f"moved the earlier {path.name} aside to {dest}")
+    return dest
+
+
+def stage_mismatch_help(where: Path) -> str:
+    return (f"nothing was changed. To train anew there, pass --fresh (fresh=True): the trained "
+            f"weights at {where} are then moved to {where.parent / REPLACED_DIR}/, not deleted; "
+            f"or train into another folder (--out)")
+
+
+# ----------------------------------------------------------------------------------------------
+# Locks: one training writes a folder at a time
+
+
+class RunLock:
+    """Held while a stage trains into `path`: the file `<parent>/.<name>.lock` with the process id
+    and host. A second training into the same place is refused while the first lives; the lock of
+    a process that died is taken over, with a message."""
+
+    def __init__(self, path: str | Path, log=print):
+        self.path = Path(path).absolute()
+        self.file = self.path.parent / f".{self.path.name}.lock"
+        self.log = log
+
+    def _holder(self) -> dict | None:
+        try:
+            return json.loads(self.file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def __enter__(self) -> "RunLock":
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self._holder() or {}
+                if holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
+                    raise CheckpointError(f"{self.path} is already being trained by this "
+                                          f"process") from None
+                if holder.get("host", me["host"]) == me["host"] and _alive(holder.get("pid")):
+                    raise CheckpointError(f"another training (process {holder.get('pid')}) is "
+                                          f"writing to {self.path}; "
+                                          f"wait for it to finish or stop it, or train into "
+                                          f"another folder") from None
+                self.log(f"taking over the lock {self.file} of process {holder.get('pid')}, "
+                         f"which is no longer running")
+                self.file.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            return self
+        raise CheckpointError(f"could not take the lock {self.file}")
+
+    def __exit__(self, *exc) -> None:
+        holder = self._holder() or {}
+        if holder.get("pid") == os.getpid():
+            self.file.unlink(missing_ok=True)
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+# What a derived file was made from
+
+
+def made_from(run: str | Path) -> dict[str, Any]:
+    """The identity of a run's weights: the sha256 of the VAE's and the denoiser's weights (from
+    their manifests) and the denoiser's step. A derived file (a report, a sample) records this,
+    and is made again, or refused, when it changed."""
+    run = Path(run)
+    step = None
+    try:
+        step = json.loads((run / DENOISER_DIR / "meta.json").read_text()).get("step")
+    except (OSError, ValueError):
+        pass
+    return {"vae_sha256": saved_weights_sha256(run / VAE_DIR) if has_checkpoint(run / VAE_DIR) else None,
+            "denoiser_sha256": (saved_weights_sha256(run / DENOISER_DIR)
+                                if has_checkpoint(run / DENOISER_DIR) else None),
+            "step": step}
+
+
 def read_log(path: str | Path, upto: int | None = None) -> list[dict]:
     """The rows of a run's `log.jsonl` (a run folder or the file itself), up to step `upto`."""
     path = Path(path)
@@ -111,4 +262,5 @@ def _plain(v: Any) -> Any:
 
 __all__ = ["CONFIG_FILE", "VAE_DIR", "DENOISER_DIR", "LATENTS_FILE", "LOG_FILE", "REPORT_FILE",
            "SAMPLES_FILE", "SAMPLES_DIR", "STAGES", "RESUMABLE_FIELDS", "stage_settings",
-           "check_stage", "run_fits", "read_log"]
+           "check_stage", "run_fits", "read_log", "REPLACED_DIR", "RUN_ENTRIES", "is_run_entry",
+           "check_run_folder", "move_aside", "stage_mismatch_help", "RunLock", "made_from"]

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from soralite.config import Config
+from soralite.config import PRECISIONS, Config
 
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def autocast_context(cfg: Config, device: torch.device):

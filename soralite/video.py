@@ -9,6 +9,7 @@ import base64
 import hashlib
 import html
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -66,6 +67,27 @@ def _check_extension(path: Path) -> str:
         raise ValueError(f"unknown clip file extension {ext or '(none)'!r} in '{path}'; "
                          f"allowed: {' '.join(CLIP_EXTENSIONS)}")
     return ext
+
+
+def check_output_path(path: str | Path, extensions: tuple[str, ...] = CLIP_EXTENSIONS) -> Path:
+    """Check, before any work, that a clip can be written to `path`: a known extension, not a
+    folder, a parent that is (or can be made) a writable folder. Raises `ValueError` saying which."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"cannot write '{path}': it is a folder; give a file name ending in "
+                         f"{', '.join(extensions)}")
+    if path.suffix.lower() not in extensions:
+        raise ValueError(f"cannot write '{path}': the file name must end in "
+                         f"{', '.join(extensions)} (got {path.suffix or 'no extension'!r})")
+    parent = path.parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"cannot write '{path}': '{p}' is a file, not a folder")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise ValueError(f"cannot write '{path}': the folder '{p}' is not writable")
+            break
+    return path
 
 
 def _as_clip(clip: np.ndarray | torch.Tensor, what: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from soralite.config import Config
+from soralite.config import OBJECTIVES, PREDICTION_TYPES, TIME_SAMPLINGS, Config
 from soralite.diffusion.schedules import (DEFAULT_NUM_TRAIN_TIMESTEPS, LOGIT_NORMAL_MEAN,
                                           LOGIT_NORMAL_STD, UNIFORM_T_EPS, alphas_cumprod,
                                           eps_from_v, eps_from_x0, expand_to, flow_alpha_sigma,
@@ -34,7 +34,6 @@ class SchedulerOutput:
     pred_original_sample: torch.Tensor    # (B, C, T, H, W)
 
 
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 def _grid_index(grid: torch.Tensor | None, timestep) -> int:
@@ -159,7 +158,6 @@ class DDIMScheduler(DDPMScheduler):
         return SchedulerOutput(prev, x0)
 
 
-TIME_SAMPLINGS = ("logit_normal", "uniform")
 
 
 class FlowMatchEulerScheduler:
@@ -274,7 +272,6 @@ def get_scheduler(name: str, **kwargs) -> DDPMScheduler | FlowMatchEulerSchedule
 # ----------------------------------------------------------------------------------------------
 # The scheduler of a config, and the model's time input
 
-OBJECTIVES = ("flow", "ddpm")
 
 
 def make_scheduler(cfg: Config, for_sampling: bool = False):

@@ -23,12 +23,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from soralite.config import DiTConfig
+from soralite.config import ATTENTION_KINDS, POS_EMBEDS, DiTConfig
 from soralite.models.patchify import (PatchEmbed, apply_rope, grid_positions, rope_3d_freqs,
                                sincos_pos_embed_3d, unpatchify)
 
-ATTENTION_KINDS = ("full", "factorized")
-POS_EMBEDS = ("sincos", "rope")
 TIMESTEP_FREQ_DIM = 256        # width of the sinusoidal timestep features (DiT)
 MAX_PERIOD = 10000.0           # slowest period of the timestep sinusoid ("Attention Is All You Need")
 LN_EPS = 1e-6

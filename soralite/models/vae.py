@@ -53,10 +53,8 @@ from einops import rearrange
 
 from soralite.checkpoint import (CheckpointError, check_config, load_pretrained,
                                  load_state_dict_strict, save_pretrained)
-from soralite.config import VAEConfig
+from soralite.config import SPATIAL_COMPRESSIONS, TEMPORAL_COMPRESSIONS, VAEConfig
 
-TEMPORAL_COMPRESSIONS = (1, 2, 4)
-SPATIAL_COMPRESSIONS = (2, 4, 8)
 PATCH_SPATIAL = 4               # the patchify conv's spatial size; further 2x steps are strided convs
 TIME_KERNEL = 3                 # causal temporal kernel of the residual blocks
 MLP_RATIO = 2                   # hidden width of the per-patch MLPs, as a multiple of patch_channels
@@ -422,7 +420,7 @@ class VideoVAE(nn.Module):
                         extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
         """Write `config.json` and `model.safetensors` to `directory`, atomically."""
         return save_pretrained(directory, dataclasses.asdict(self.config), self.state_dict(),
-                               extra_tensors=extra_tensors, meta=meta)
+                               extra_tensors=extra_tensors, meta=meta, kind="vae")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, config: VAEConfig | None = None,

@@ -29,17 +29,19 @@ from pathlib import Path
 
 import torch
 
-from soralite.checkpoint import (CheckpointError, flatten_optimizer_state, has_checkpoint,
+from soralite.checkpoint import (ConfigMismatchError, flatten_optimizer_state, has_checkpoint,
                                  load_pretrained, load_state_dict_strict, save_pretrained,
-                                 unflatten_optimizer_state)
+                                 unflatten_optimizer_state, weights_sha256)
 from soralite.config import Config, runs_dir
 from soralite.diffusion import bucket_index, bucket_names, diffusion_loss, make_scheduler, noise_level
 from soralite.models import Denoiser
-from soralite.runs import CONFIG_FILE, DENOISER_DIR, LOG_FILE, VAE_DIR, check_stage, read_log
+from soralite.runs import (CONFIG_FILE, DENOISER_DIR, LOG_FILE, VAE_DIR, RunLock, check_run_folder,
+                           check_stage, move_aside, read_log, stage_mismatch_help)
 from soralite.runtime import autocast_context
 from soralite.seeds import stream_seed
 from soralite.train.ema import EMA
 from soralite.train.loop import fit
+from soralite.train.threads import resolved_threads
 from soralite.train.pool import LatentPool, build_pool
 from soralite.train.vae_stage import load_or_train_vae
 
@@ -94,7 +96,7 @@ def save_training_state(directory: Path, cfg: Config, model: Denoiser, ema: EMA,
     extra.update({f"rng.{name}": g.get_state().clone() for name, g in generators.items()})
     info = {"step": step, "optimizer": opt_info, "kind": "denoiser", **(meta or {})}
     return save_pretrained(directory, cfg.to_dict(), ema.shadow.state_dict(),
-                           extra_tensors=extra, meta=info)
+                           extra_tensors=extra, meta=info, kind="denoiser")
 
 
 class DenoiserStage:
@@ -162,22 +164,37 @@ class DenoiserStage:
 
 def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool | None = None,
           progress: bool = True, device: str | torch.device | None = None,
-          until: int | None = None) -> TrainResult:
+          until: int | None = None, fresh: bool = False, log=print) -> TrainResult:
     """Train the denoiser of `cfg` on latents of `vae` for `cfg.train.steps` steps.
 
-    With `out`, checkpoints go to `out/denoiser/` every `train.checkpoint_every` steps and at the
-    end, the log to `out/log.jsonl`, and a run found there is resumed (its config must match;
-    the number of steps may grow). `vae` defaults to the one `load_or_train_vae` loads or trains
-    into `out/vae` (or `runs/<preset>/vae`). `until` stops this call at that step (with a
-    checkpoint), as an interrupted run would stop: calling `train` again goes on from there.
-    Returns a `TrainResult` whose `ema` is the model to sample with.
+    With `out` (a run folder), checkpoints go to `out/denoiser/` every `train.checkpoint_every`
+    steps, where it stops and when it is stopped, the log to `out/log.jsonl`, and a run found
+    there is resumed: its settings must fit `cfg` (the number of steps may grow) and it must have
+    been trained on the same VAE, else `ConfigMismatchError` says what differs and nothing is
+    changed; with `fresh`, the old denoiser and log are moved aside and training starts anew.
+    `vae` defaults to the one `load_or_train_vae` loads or trains into `out/vae` (or
+    `runs/<preset>/vae`). `until` stops this call at that step (with a checkpoint), as an
+    interrupted run would stop: calling `train` again goes on from there. The denoiser folder is
+    locked while it trains. Returns a `TrainResult` whose `ema` is the model to sample with.
     """
     check_train_config(cfg)
+    out = Path(out) if out is not None else None
+    if out is None:
+        return _train(cfg, None, vae, pool, progress, device, until, fresh, log)
+    check_run_folder(out)                          # before any work: never into a stranger's folder
+    with RunLock(out / DENOISER_DIR, log=log):
+        return _train(cfg, out, vae, pool, progress, device, until, fresh, log)
+
+
+def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, progress: bool, device,
+           until: int | None, fresh: bool, log) -> TrainResult:
     tc = cfg.train
     device = torch.device(device or cfg.resolved_device())
     if device.type == "cpu":
         torch.set_flush_denormal(True)            # denormals make CPU backward passes crawl
-    out = Path(out) if out is not None else None
+    if pool is None and vae is None:
+        vae = load_vae_for(cfg, out, progress=progress, device=device, fresh=fresh, log=log)
+    vae_id = weights_sha256(vae.state_dict()) if vae is not None else None
     torch.manual_seed(stream_seed(cfg.seed, "init"))   # the model's initial weights
     model = Denoiser(cfg).to(device)
     ema = EMA(model, tc.ema_decay)
@@ -188,11 +205,17 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
     step, resumed_from, scale = 0, 0, None
 
     ckpt_dir = out / DENOISER_DIR if out is not None else None
-    if ckpt_dir is not None and has_checkpoint(ckpt_dir):
-        ckpt = load_pretrained(ckpt_dir)
-        if ckpt.meta.get("kind") != "denoiser" or "step" not in ckpt.meta:
-            raise CheckpointError(f"{ckpt_dir} is not a denoiser training checkpoint")
-        check_stage(ckpt.config, cfg, "denoiser", ckpt_dir)
+    log_path = out / LOG_FILE if out is not None else None
+    ckpt = load_pretrained(ckpt_dir) if ckpt_dir is not None and has_checkpoint(ckpt_dir) else None
+    if ckpt is not None:
+        problem = _misfit(ckpt, cfg, ckpt_dir, vae_id, out)
+        if problem and not fresh:
+            raise ConfigMismatchError(f"{problem}; {stage_mismatch_help(ckpt_dir)}")
+        if problem:
+            move_aside(ckpt_dir, log=log)
+            move_aside(log_path, log=log)
+            ckpt = None
+    if ckpt is not None:
         raw = {k[len("raw."):]: v for k, v in ckpt.extra.items() if k.startswith("raw.")}
         load_state_dict_strict(model, raw or ckpt.state_dict, ckpt_dir)
         load_state_dict_strict(ema.shadow, ckpt.state_dict, ckpt_dir)
@@ -207,7 +230,6 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(cfg.to_json())
-    log_path = out / LOG_FILE if out is not None else None
     history = read_log(log_path, upto=step) if log_path is not None else []
     if log_path is not None:                      # drop lines logged after the checkpoint
         log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
@@ -216,8 +238,6 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
         return TrainResult(model, ema.shadow, history, step, 0.0, resumed_from, scale)
 
     if pool is None:
-        if vae is None:
-            vae = load_vae_for(cfg, out, progress=progress, device=device)
         pool = build_pool(cfg, vae, model.tokenizer, out, progress=progress)
     if pool.scale is not None:
         if scale is not None and not torch.allclose(scale, pool.scale, rtol=1e-4):
@@ -226,6 +246,9 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
                              f"VAE changed? Train into a new directory")
         scale = pool.scale
     meta = {"latent_scale": scale.tolist()} if scale is not None else {}
+    if vae_id is not None:
+        meta["vae_sha256"] = vae_id
+    meta["threads"] = resolved_threads(device, tc.threads)
     fwd = torch.compile(model) if tc.compile else model
     stage = DenoiserStage(cfg, model, fwd, ema, optimizer, pool, generators, device, history,
                           log_path, ckpt_dir, meta)
@@ -233,16 +256,34 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
                  warmup=tc.warmup_steps, min_lr_ratio=tc.lr_min_ratio, grad_clip=tc.grad_clip,
                  checkpoint_every=tc.checkpoint_every if ckpt_dir is not None else 0,
                  device=device, threads=tc.threads, progress=progress,
-                 desc="training the denoiser")
+                 desc="training the denoiser", log=log)
     model.eval()
     return TrainResult(model, ema.shadow, history, result.step, result.seconds, resumed_from, scale)
 
 
-def load_vae_for(cfg: Config, out: Path | None, progress: bool = True, device=None):
+def _misfit(ckpt, cfg: Config, ckpt_dir: Path, vae_id: str | None, out: Path) -> str | None:
+    """Why the denoiser checkpoint `ckpt` cannot go on as a run of `cfg` on the VAE `vae_id`, or None."""
+    if ckpt.meta.get("kind") != "denoiser" or "step" not in ckpt.meta:
+        return f"{ckpt_dir} is not a denoiser training checkpoint"
+    try:
+        check_stage(ckpt.config, cfg, "denoiser", ckpt_dir)
+    except ConfigMismatchError as e:
+        return str(e)
+    trained_on = ckpt.meta.get("vae_sha256")
+    if vae_id and trained_on and trained_on != vae_id:
+        return (f"the denoiser at {ckpt_dir} was trained on another VAE (weights sha256 "
+                f"{trained_on[:12]}) than the one at {out / VAE_DIR} (sha256 {vae_id[:12]}): "
+                f"the VAE was retrained or replaced since")
+    return None
+
+
+def load_vae_for(cfg: Config, out: Path | None, progress: bool = True, device=None,
+                 fresh: bool = False, log=print):
     """The VAE of `cfg`: loaded from `out/vae` (else `runs/<preset>/vae`) when it is there and
-    fits the config, else trained there by `load_or_train_vae`."""
+    fits the config, else trained there by `load_or_train_vae` (`fresh`: replacing one of other
+    settings, which is moved aside)."""
     vae_dir = Path(out) / VAE_DIR if out is not None else Path(runs_dir()) / cfg.name / VAE_DIR
-    vae = load_or_train_vae(cfg, vae_dir, progress=progress)
+    vae = load_or_train_vae(cfg, vae_dir, progress=progress, fresh=fresh, log=log)
     return vae.to(device or cfg.resolved_device()).eval()
 
 

@@ -17,14 +17,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from soralite.config import Config
+from soralite.config import LATENT_SCALINGS, Config
 from soralite.models import decoder_gains, encode_clips
 from soralite.models.latents import ENCODE_BATCH
 from soralite.runs import LATENTS_FILE
 from soralite.seeds import stream_seed
 from soralite.world import generate
 
-LATENT_SCALINGS = ("decoder_gain", "global")
 GAIN_CLIPS = 32                    # clips the decoder gains are measured on
 GAIN_FLOOR = 1e-3                  # a channel the decoder ignores still gets a finite scale
 

@@ -1,15 +1,20 @@
-"""CPU threads for the training loops: one thread or all, whichever is faster right now.
+"""CPU threads for the training loops: a fixed count, so that a run is reproducible.
 
-On a CPU that other programs share, torch's threads wait on each other and two threads can be
-several times slower than one; on an idle CPU, all cores are faster. `thread_tuner` gives the
-fit loop (`soralite.train.loop`) a `ThreadTuner` that re-times both choices every few hundred
-steps.
+The order of a floating-point sum depends on how many threads share it, so the same run with
+another thread count gives other weights. By default (`train.threads = 0`) a run therefore trains
+with a fixed count: the cores this process was given at start (`DEFAULT_THREADS`, which
+`OMP_NUM_THREADS` sets), recorded in the run. `train.threads = N` fixes N. `train.threads = -1`
+lets `ThreadTuner` choose between one thread and all of them, re-timing both every few hundred
+steps: faster on a CPU that other programs share (where two threads can be several times slower
+than one), but no longer reproducible.
 """
 from __future__ import annotations
 
 import torch
 
-THREAD_PERIOD, THREAD_PROBE = 200, 3   # CPU threads: re-chosen every 200 steps from 3 timed steps each
+THREAD_PERIOD, THREAD_PROBE = 200, 3   # adaptive threads: re-chosen every 200 steps from 3 timed steps each
+ADAPTIVE = -1                          # train.threads value that asks for the adaptive choice
+DEFAULT_THREADS = torch.get_num_threads()   # the cores this process was given at start
 
 
 class ThreadTuner:
@@ -41,15 +46,27 @@ class ThreadTuner:
         torch.set_num_threads(self.initial)
 
 
-def thread_tuner(device: torch.device, threads: int = 0) -> ThreadTuner | None:
-    """The tuner for a training loop on `device`: None on a GPU; `threads > 0` fixes the count;
-    `threads = 0` chooses between 1 and all of torch's threads (None where there is only one)."""
+def resolved_threads(device: torch.device, threads: int = 0) -> int | str | None:
+    """What `train.threads` means on `device`, as a run records it: the fixed count, "adaptive",
+    or None on a GPU."""
     if device.type != "cpu":
         return None
-    if threads > 0:
-        return ThreadTuner([threads])
-    n = torch.get_num_threads()
-    return ThreadTuner([1, n]) if n > 1 else None
+    if threads == ADAPTIVE:
+        return "adaptive"
+    return threads if threads > 0 else DEFAULT_THREADS
 
 
-__all__ = ["ThreadTuner", "thread_tuner", "THREAD_PERIOD", "THREAD_PROBE"]
+def thread_tuner(device: torch.device, threads: int = 0) -> ThreadTuner | None:
+    """The thread choice for a training loop on `device`: None on a GPU; a fixed count for
+    `threads >= 0` (0: `DEFAULT_THREADS`); for `threads = -1`, a choice between 1 and
+    `DEFAULT_THREADS` re-timed as it trains."""
+    n = resolved_threads(device, threads)
+    if n is None:
+        return None
+    if n == "adaptive":
+        return ThreadTuner([1, DEFAULT_THREADS]) if DEFAULT_THREADS > 1 else ThreadTuner([1])
+    return ThreadTuner([n])
+
+
+__all__ = ["ThreadTuner", "thread_tuner", "resolved_threads", "THREAD_PERIOD", "THREAD_PROBE",
+           "ADAPTIVE", "DEFAULT_THREADS"]

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, flatten_optimizer_state,
-                                 has_checkpoint, load_pretrained, load_state_dict_strict,
-                                 unflatten_optimizer_state)
+from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, ConfigMismatchError,
+                                 check_target, flatten_optimizer_state, has_checkpoint,
+                                 load_pretrained, load_state_dict_strict, unflatten_optimizer_state)
 from soralite.config import Config, runs_dir
 from soralite.eval import psnr
 from soralite.models import VideoVAE
-from soralite.runs import VAE_DIR, VAE_TRAIN_FIELDS, SHARED_TRAIN_FIELDS, check_stage
+from soralite.runs import (SHARED_TRAIN_FIELDS, VAE_DIR, VAE_TRAIN_FIELDS, RunLock, check_stage,
+                           move_aside, stage_mismatch_help)
 from soralite.seeds import stream_epoch, stream_seed
 from soralite.train.loop import fit
 from soralite.world import generate
@@ -166,17 +166,30 @@ class VAEStage:
 
 
 def train_vae(cfg: Config, out_dir: str | Path | None, resume: bool = True, progress: bool = True,
-              max_steps: int | None = None) -> VideoVAE:
+              max_steps: int | None = None, log=print) -> VideoVAE:
     """Train `VideoVAE(cfg.vae)` on the world of `cfg` for `cfg.train.vae_steps` steps.
 
     With `out_dir`, checkpoints go there every `train.checkpoint_every` steps and at the end; with
     `resume` and a checkpoint already there, the run continues from it (weights, optimizer, step,
-    random state), else it starts afresh and overwrites it. `max_steps` stops this call when the
-    run reaches that step (writing a checkpoint there), as an interrupted run would.
+    random state; its settings must fit `cfg`, else `ConfigMismatchError` names what differs).
+    `resume=False` starts afresh and moves a checkpoint found there aside (`runs.move_aside`),
+    never deleting it. `max_steps` stops this call when the run reaches that step (writing a
+    checkpoint there), as an interrupted run would. The folder is locked while it trains.
     Returns the VAE in eval mode, with its measured `config.scaling_factor`.
     """
-    torch.set_flush_denormal(True)                 # denormals make CPU conv backward ~90x slower
     out = Path(out_dir) if out_dir is not None else None
+    if out is None:
+        return _train_vae(cfg, None, resume, progress, max_steps)
+    check_target(out, "vae")                       # before any work: never into a stranger's folder
+    with RunLock(out, log=log):
+        if not resume and has_checkpoint(out):
+            move_aside(out, log=log)
+        return _train_vae(cfg, out, resume, progress, max_steps)
+
+
+def _train_vae(cfg: Config, out: Path | None, resume: bool, progress: bool,
+               max_steps: int | None) -> VideoVAE:
+    torch.set_flush_denormal(True)                 # denormals make CPU conv backward ~90x slower
     device = torch.device(cfg.resolved_device())
     total = cfg.train.vae_steps
     stop = total if max_steps is None else min(total, max_steps)
@@ -190,9 +203,12 @@ def train_vae(cfg: Config, out_dir: str | Path | None, resume: bool = True, prog
     if resume and out is not None and has_checkpoint(out):
         ckpt = load_pretrained(out)
         if ckpt.meta.get("kind") != "vae" or "optimizer" not in ckpt.meta:
-            raise CheckpointError(f"{out} holds no VAE training state to resume from "
-                                  f"(resume=False starts a new run there)")
-        check_stage(saved_config(ckpt), cfg, "vae", out)
+            raise CheckpointError(f"{out} holds VAE weights but no training state to resume from; "
+                                  f"{stage_mismatch_help(out)}")
+        try:
+            check_stage(saved_config(ckpt), cfg, "vae", out)
+        except ConfigMismatchError as e:
+            raise ConfigMismatchError(f"{e}; {stage_mismatch_help(out)}") from None
         load_state_dict_strict(vae, ckpt.state_dict, out)
         vae.config.scaling_factor = ckpt.config.get("scaling_factor", 1.0)
         optimizer.load_state_dict(unflatten_optimizer_state(ckpt.extra, ckpt.meta["optimizer"]))
@@ -215,27 +231,26 @@ def train_vae(cfg: Config, out_dir: str | Path | None, resume: bool = True, prog
     return vae.eval()
 
 
-def load_or_train_vae(cfg: Config, dir: str | Path | None = None, progress: bool = True) -> VideoVAE:
-    """The VAE of `cfg` for notebooks: loaded from `dir` (default `runs_dir()/<preset>/vae`) when
-    a finished checkpoint there fits `cfg` (same VAE architecture and world), else trained at the
-    preset and saved there (an unfinished run there is resumed)."""
+def load_or_train_vae(cfg: Config, dir: str | Path | None = None, progress: bool = True,
+                      fresh: bool = False, log=print) -> VideoVAE:
+    """The VAE of `cfg`: loaded from `dir` (default `runs_dir()/<preset>/vae`) when a finished
+    checkpoint there fits `cfg`, resumed when an unfinished one does, trained there when there is
+    none. A checkpoint of other settings is an error that names them (nothing is overwritten);
+    with `fresh`, it is moved aside and a new VAE trained."""
     directory = Path(dir) if dir is not None else Path(runs_dir()) / cfg.name / VAE_DIR
     try:
         ckpt = load_pretrained(directory, load_extra=False)
-        check_stage(saved_config(ckpt), cfg, "vae", directory)
-        if ckpt.meta.get("step", 0) >= cfg.train.vae_steps:
-            return VideoVAE.from_pretrained(directory, device=cfg.resolved_device())
-        resume = True
     except CheckpointNotFoundError:
-        resume = False
-    except CheckpointError as e:
-        warnings.warn(f"not using the VAE checkpoint at {directory} ({e}); training a new one there")
-        resume = False
+        return train_vae(cfg, directory, resume=False, progress=progress, log=log)
     try:
-        return train_vae(cfg, directory, resume=resume, progress=progress)
-    except CheckpointError as e:
-        warnings.warn(f"cannot resume the VAE run at {directory} ({e}); starting it again")
-        return train_vae(cfg, directory, resume=False, progress=progress)
+        check_stage(saved_config(ckpt), cfg, "vae", directory)
+    except ConfigMismatchError as e:
+        if not fresh:
+            raise ConfigMismatchError(f"{e}; {stage_mismatch_help(directory)}") from None
+        return train_vae(cfg, directory, resume=False, progress=progress, log=log)
+    if ckpt.meta.get("step", 0) >= cfg.train.vae_steps:
+        return VideoVAE.from_pretrained(directory, device=cfg.resolved_device())
+    return train_vae(cfg, directory, resume=not fresh, progress=progress, log=log)
 
 
 __all__ = ["vae_loss", "training_clips", "measure_scaling_factor", "save_vae_checkpoint",

@@ -9,6 +9,7 @@ rule sizes every figure (`soralite.viz.frames`): a frame is `FRAME_INCHES` wide,
 - `attention`: attention maps over the clip, word heatmaps, attention distance
 - `noise`: noise schedules and noisy clips, latent channels, samples, sampling trajectories
 - `grids`: captioned grids of clips (`samples.gif`)
+- `training`: the loss and the loss by noise level against the step
 - `explorers`: the ipywidgets explorers (attention, noise)
 """
 from soralite.viz.attention import (HEAD_MEAN, HEAT_CMAP, attention_distance, attention_distances,
@@ -23,6 +24,7 @@ from soralite.viz.grids import GRID_SCALE, caption_band, captioned_grid
 from soralite.viz.noise import (NOISE_SCHEDULES, SCHEDULE_STEPS, noisy_clip, plot_latent_channels,
                                 plot_noise_schedules, plot_noisy_clip, plot_samples,
                                 schedule_alpha_sigma, steps_animation, trajectory_clips)
+from soralite.viz.training import HISTORY_SIZE, plot_history
 from soralite.viz.truth import (TRUTH_RGB, TRUTH_SCALE, draw_scene_truth, draw_tracks, labels_rgb,
                                 plot_palette, plot_scene_truth, track_summary, truth_box)
 
@@ -36,4 +38,4 @@ __all__ = ["HEAD_MEAN", "HEAT_CMAP", "attention_distance", "attention_distances"
            "plot_noise_schedules", "plot_noisy_clip", "plot_samples", "schedule_alpha_sigma",
            "steps_animation", "trajectory_clips", "TRUTH_RGB", "TRUTH_SCALE", "draw_scene_truth",
            "draw_tracks", "labels_rgb", "plot_palette", "plot_scene_truth", "track_summary",
-           "truth_box"]
+           "truth_box", "HISTORY_SIZE", "plot_history"]

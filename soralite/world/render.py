@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from soralite.config import BACKGROUND_RGB, PALETTE, SHAPES, WALL_RGB, Config, WorldConfig, validate
+from soralite.config import BACKGROUND_RGB, PALETTE, SHAPES, WALL_RGB, WorldConfig, validate_world
 from soralite.language import parse_prompt
 from soralite.video import save_clip, to_tensor
 from soralite.world.captions import describe
@@ -85,7 +85,7 @@ def clip_rng(seed: int, index: int, epoch: int = 0) -> np.random.Generator:
 
 def generate(world: WorldConfig, n: int, seed: int = 0, start: int = 0, epoch: int = 0) -> WorldBatch:
     """Clips `start .. start + n - 1` of the world for `seed`: the same seed gives the same clips."""
-    validate(Config(world=world))
+    validate_world(world)
     scenes = [sample_scene(world, clip_rng(seed, i, epoch)) for i in range(start, start + n)]
     clips = np.stack([render(s) for s in scenes]) if scenes else np.zeros(
         (0, world.frames, world.height, world.width, 3), np.uint8)
@@ -101,7 +101,7 @@ class WorldDataset(torch.utils.data.IterableDataset):
 
     def __init__(self, world: WorldConfig, seed: int = 0, epoch_size: int = 1024):
         super().__init__()
-        validate(Config(world=world))
+        validate_world(world)
         self.world, self.seed, self.epoch_size, self.epoch = world, seed, epoch_size, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -128,7 +128,7 @@ def export_clips(world: WorldConfig, n: int, out, seed: int = 0, gif: bool = Tru
     `description`, `scene`) and `world.json` (the world's settings). Used by `soralite make-data`."""
     if n < 1:
         raise ValueError(f"--n must be at least 1 (got {n})")
-    validate(Config(world=world))
+    validate_world(world)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     items = range(n)
