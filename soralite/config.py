@@ -56,6 +56,9 @@ ATTENTION_KINDS = ("full", "factorized")
 POS_EMBEDS = ("sincos", "rope")
 TEMPORAL_COMPRESSIONS = (1, 2, 4)
 SPATIAL_COMPRESSIONS = (2, 4, 8)
+# the tasks a denoiser trains on (soralite.diffusion.conditioning, notebook 09)
+TASKS = ("text", "first", "last", "ends", "random", "independent")
+DEFAULT_TASKS = "text:0.4,first:0.25,last:0.1,ends:0.1,random:0.1,independent:0.05"
 LONGEST_CAPTION_TOKENS = 26           # three objects and the wall, in the standard caption language
 
 HELD_OUT: tuple[tuple[str, str], ...] = tuple(
@@ -159,6 +162,11 @@ class TrainConfig:
     guidance_scale: float = 4.0
     eval_clips: int = 200                 # in-distribution prompts scored after training
     eval_held_out_clips: int = 40         # held-out prompts, scored apart
+    # conditioning on frames (notebook 09, `soralite/diffusion/conditioning.py`)
+    tasks: str = DEFAULT_TASKS            # task:weight pairs a sample's task is drawn from
+    window_overlap: int = 4               # long videos: latent frames each window shares with the last
+    context_noise: float = 0.0            # the noise level given frames are shown at when sampling
+    edit_strength: float = 0.6            # SDEdit: the share of the schedule an edit re-runs
 
 
 @dataclass
@@ -205,7 +213,8 @@ def _smoke() -> Config:
         dit=DiTConfig(hidden_size=32, depth=2, num_heads=2, text_dim=32, text_depth=1),
         train=TrainConfig(vae_steps=3, vae_batch_size=2, steps=3, batch_size=2,
                           warmup_steps=1, checkpoint_every=2, log_every=1, ema_decay=0.9,
-                          pool_clips=16, sample_steps=2, eval_clips=4, eval_held_out_clips=2),
+                          pool_clips=16, sample_steps=2, eval_clips=4, eval_held_out_clips=2,
+                          window_overlap=1),
     )
 
 
@@ -479,6 +488,41 @@ def validate(cfg: Config) -> None:
     c.number("guidance_scale", None)
     c.number("eval_clips", 0, integer=True)
     c.number("eval_held_out_clips", 0, integer=True)
+    parse_tasks(tc.tasks)
+    c.number("window_overlap", 0, integer=True)
+    t_latent = 1 if w.frames == 1 else w.frames // v.temporal_compression
+    if tc.window_overlap >= max(1, t_latent):
+        c.fail("window_overlap", f"in 0 .. {max(0, t_latent - 1)} (latent frames of a window of "
+                                 f"{t_latent})")
+    c.number("context_noise", 0, 1, hi_open=True)
+    c.number("edit_strength", 0, 1)
+
+
+TASKS = ("text", "first", "last", "ends", "random", "independent")
+
+
+def parse_tasks(spec: str) -> dict[str, float]:
+    """`"text:0.4,first:0.25,..."` -> `{task: weight}`, checked: known tasks, weights >= 0, some > 0."""
+    weights: dict[str, float] = {}
+    for part in str(spec).split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition(":")
+        name = name.strip()
+        if name not in TASKS or not sep:
+            raise ValueError(f"train.tasks: {part.strip()!r} is not task:weight with a task of "
+                             f"{', '.join(TASKS)}")
+        try:
+            w = float(value)
+        except ValueError:
+            raise ValueError(f"train.tasks: the weight of {name!r} must be a number (got {value!r})") from None
+        if not w >= 0 or w == float("inf"):
+            raise ValueError(f"train.tasks: the weight of {name!r} must be a finite number >= 0 (got {w})")
+        weights[name] = weights.get(name, 0.0) + w
+    if sum(weights.values()) <= 0:
+        raise ValueError(f"train.tasks must give some task a weight > 0 (got {spec!r}); tasks: "
+                         f"{', '.join(TASKS)}")
+    return weights
 
 
 def _nearest(n: int, k: int) -> str:

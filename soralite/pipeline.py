@@ -20,9 +20,9 @@ import torch
 from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, check_config,
                                  load_pretrained, load_state_dict_strict, save_pretrained,
                                  saved_weights_sha256, weights_sha256)
-from soralite.config import Config
-from soralite.diffusion import make_scheduler, model_time, sample
-from soralite.config import HELD_OUT
+from soralite import verbs
+from soralite.config import HELD_OUT, Config
+from soralite.diffusion import Known, make_scheduler, model_time, next_window, sample
 from soralite.language import HeldOutWarning, PromptError, parse_prompt
 from soralite.models import Denoiser, VideoVAE, count_parameters, encode_clips, latent_shape
 from soralite.runs import CONFIG_FILE, DENOISER_DIR, VAE_DIR, check_run_folder
@@ -183,28 +183,32 @@ class Pipeline:
     def _model_fn(self, scheduler):
         autocast = autocast_context(self.config, self.device)
 
-        def model_fn(x_t, t, cond):
+        def model_fn(x_t, t, cond):                                         # t (B,) or (B, T)
             with autocast:
-                v = self.dit(x_t, model_time(scheduler, t).to(x_t.device), cond["text"], cond["mask"])
+                v = self.dit(x_t, model_time(scheduler, t).to(x_t.device), cond["text"], cond["mask"],
+                             cond.get("given"), cond.get("given_mask"))
             return v.float()                                                # (B, C, t, h, w)
         return model_fn
 
-    @torch.no_grad()
-    def generate_latents(self, prompts, seed: int = 0, steps: int | None = None,
-                         guidance: float | None = None, return_trajectory: bool = False,
-                         progress: bool = False, batch_size: int = SAMPLE_BATCH, scheduler=None,
-                         allow_empty: bool = False):
-        """Scaled latents `(N, C, t, h, w)` for the prompts (and the `Trajectory` if asked);
-        `scheduler` samples instead of `pipe.scheduler` for this call."""
-        prompts = self.check_prompts(prompts, allow_empty)
-        scheduler = scheduler or self.scheduler
-        tc = self.config.train
+    def _sampling(self, seed, steps, guidance, scheduler):
         seed, steps, guidance = check_sampling(seed, steps, guidance)
-        steps = steps or tc.sample_steps
-        guidance = tc.guidance_scale if guidance is None else guidance
+        tc = self.config.train
+        return (seed, steps or tc.sample_steps, tc.guidance_scale if guidance is None else guidance,
+                scheduler or self.scheduler)
+
+    @torch.no_grad()
+    def sample_latents(self, prompts: list[str], frames: int, generator: torch.Generator,
+                       steps: int, guidance: float, scheduler, known: Known | None = None,
+                       strength: float | None = None, init: torch.Tensor | None = None,
+                       return_trajectory: bool = False, progress: bool = False,
+                       batch_size: int = SAMPLE_BATCH):
+        """One window: scaled latents `(N, C, frames, h, w)` for checked `prompts`, from noise drawn
+        from `generator`, conditioned on `known` given frames (`soralite.diffusion.Known`) and/or
+        edited from `init` at `strength` (SDEdit); the building block of every verb."""
         N = len(prompts)
-        shape = (N, *latent_shape(self.config))
-        noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed))   # (N, C, t, h, w)
+        C, _, h, w = latent_shape(self.config)
+        shape = (N, C, frames, h, w)
+        noise = torch.randn(shape, generator=generator)                     # (N, C, T, h, w)
         text, mask = self.encode_prompts(prompts)                          # (N, L, D), (N, L)
         null_text, null_mask = self.encode_prompts([""] * N)
         if return_trajectory:
@@ -212,50 +216,139 @@ class Pipeline:
         out, trajectory = [], None
         for i in range(0, N, batch_size):
             sl = slice(i, i + batch_size)
+            part = None if known is None else Known(known.latents[sl], known.mask[sl], known.level)
             res = sample(self._model_fn(scheduler), scheduler, tuple(noise[sl].shape),
                          cond={"text": text[sl], "mask": mask[sl]},
                          uncond={"text": null_text[sl], "mask": null_mask[sl]},
                          guidance_scale=guidance, steps=steps, noise=noise[sl].to(self.device),
                          device=self.device, return_trajectory=return_trajectory,
-                         progress=progress)
+                         progress=progress, generator=generator, known=part, strength=strength,
+                         init=None if init is None else init[sl])
             if return_trajectory:
                 res, trajectory = res
             out.append(res)
-        z = torch.cat(out)                                                  # (N, C, t, h, w)
+        z = torch.cat(out)                                                  # (N, C, T, h, w)
         return (z, trajectory) if return_trajectory else z
+
+    @torch.no_grad()
+    def fill_latents(self, timeline: torch.Tensor, known: torch.Tensor, prompts: list[str],
+                     generator: torch.Generator, steps: int, guidance: float, scheduler,
+                     direction: str = "forward", progress: bool = False) -> torch.Tensor:
+        """Make every latent frame of `timeline (N, C, L, h, w)` that `known (L,)` marks False, window
+        by window (`soralite.diffusion.next_window`): each window of the training length holds
+        the frames it makes and the known or already made frames around them, which it is
+        conditioned on. This is extension, connection, filling and long videos at once."""
+        W = latent_shape(self.config)[1]
+        known = torch.as_tensor(known, dtype=torch.bool).clone()           # (L,)
+        timeline = timeline.clone()
+        level = self.config.train.context_noise
+        while not bool(known.all()):
+            s, e = next_window(known, W, self.config.train.window_overlap, direction)
+            mask = known[s:e][None].expand(len(prompts), -1)               # (N, e - s)
+            given = Known(timeline[:, :, s:e], mask, level) if bool(mask.any()) else None
+            timeline[:, :, s:e] = self.sample_latents(prompts, e - s, generator, steps, guidance,
+                                                      scheduler, known=given,
+                                                      progress=progress).to(timeline.device)
+            known[s:e] = True
+        return timeline
+
+    @torch.no_grad()
+    def generate_latents(self, prompts, seed: int = 0, steps: int | None = None,
+                         guidance: float | None = None, return_trajectory: bool = False,
+                         progress: bool = False, batch_size: int = SAMPLE_BATCH, scheduler=None,
+                         allow_empty: bool = False, frames: int | None = None):
+        """Scaled latents `(N, C, t, h, w)` for the prompts (and the `Trajectory` if asked);
+        `scheduler` samples instead of `pipe.scheduler` for this call; `frames` longer than the
+        training clips are made by a sliding window (`fill_latents`)."""
+        prompts = self.check_prompts(prompts, allow_empty)
+        seed, steps, guidance, scheduler = self._sampling(seed, steps, guidance, scheduler)
+        T = self.latent_frames(frames)
+        W = latent_shape(self.config)[1]
+        generator = torch.Generator().manual_seed(seed)
+        if T <= W:
+            return self.sample_latents(prompts, T, generator, steps, guidance, scheduler,
+                                       return_trajectory=return_trajectory, progress=progress,
+                                       batch_size=batch_size)
+        if return_trajectory:
+            raise ValueError(f"return_trajectory needs one window: frames <= {self.config.world.frames}")
+        C, _, h, w = latent_shape(self.config)
+        timeline = torch.zeros(len(prompts), C, T, h, w)
+        return self.fill_latents(timeline, torch.zeros(T, dtype=torch.bool), prompts, generator,
+                                 steps, guidance, scheduler, progress=progress)
+
+    def latent_frames(self, frames: int | None) -> int:
+        """How many latent frames a clip of `frames` frames has (None: the training length); a
+        clear error where the VAE cannot split it."""
+        if frames is None:
+            return latent_shape(self.config)[1]
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise ValueError(f"frames must be an integer >= 1 (got {frames!r})")
+        return self.vae.latent_frames(frames)
 
     def encode_clips(self, clips) -> torch.Tensor:
         """Clips `uint8 (N, T, H, W, 3)` -> the DiT's latents `(N, C, t, h, w)` (scaled)."""
         return encode_clips(self.vae, clips, device=self.device, scale=self.latent_scale)
 
     @torch.no_grad()
-    def decode_latents(self, z: torch.Tensor) -> np.ndarray:
-        """The DiT's latents `(N, C, t, h, w)` -> clips `uint8 (N, T, H, W, 3)`."""
+    def decode_latents(self, z: torch.Tensor, frames: int | None = None) -> np.ndarray:
+        """The DiT's latents `(N, C, t, h, w)` -> clips `uint8 (N, T, H, W, 3)`, `T = t * c` (or 1,
+        an image, where `frames=1` or the world's clips are images)."""
         scale = self.latent_scale.to(self.device).view(1, -1, 1, 1, 1)     # (1, C, 1, 1, 1)
+        if frames is None and z.shape[2] == 1 and self.config.world.frames == 1:
+            frames = 1
         clips = []
         for i in range(0, len(z), SAMPLE_BATCH):
             zz = z[i:i + SAMPLE_BATCH].to(self.device) / scale
-            x = self.vae.decode(zz, num_frames=self.config.world.frames)   # (b, 3, T, H, W)
+            x = self.vae.decode(zz, num_frames=frames)                      # (b, 3, T, H, W)
             clips.append(to_uint8(x))
         return np.concatenate(clips)                                        # (N, T, H, W, 3)
 
     def generate(self, prompts, seed: int = 0, steps: int | None = None, guidance: float | None = None,
                  return_trajectory: bool = False, progress: bool = False, scheduler=None,
-                 allow_empty: bool = False):
+                 allow_empty: bool = False, frames: int | None = None):
         """Clips `uint8 (N, T, H, W, 3)` for the prompts; the same seed gives the same clips.
 
         `steps` and `guidance` (the guidance_scale) default to `config.train.sample_steps` and
         `config.train.guidance_scale`; `scheduler` (any of `soralite.diffusion`) samples instead
-        of `pipe.scheduler`. With `return_trajectory`, returns `(clips, trajectory)`, the
-        sampler's `Trajectory` of scaled latents. `allow_empty` accepts the empty prompt "" (an
+        of `pipe.scheduler`. `frames` (default: the training length; 1 or a multiple of the
+        VAE's temporal compression) longer than the training clips are made by a sliding window
+        in which each window is conditioned on the last `train.window_overlap` latent frames of
+        the one before. With `return_trajectory`, returns `(clips, trajectory)`, the sampler's
+        `Trajectory` of scaled latents. `allow_empty` accepts the empty prompt "" (an
         unconditional sample); see `check_prompts`."""
         res = self.generate_latents(prompts, seed, steps, guidance, return_trajectory, progress,
-                                    scheduler=scheduler, allow_empty=allow_empty)
+                                    scheduler=scheduler, allow_empty=allow_empty, frames=frames)
         z, trajectory = res if return_trajectory else (res, None)
-        clips = self.decode_latents(z)
+        clips = self.decode_latents(z, frames)
         return (clips, trajectory) if return_trajectory else clips
 
     __call__ = generate
+
+    # --- every task of one model (notebook 09; soralite.verbs) ----------------------------------
+    def animate(self, images, prompts, seed: int = 0, frames: int | None = None, **kwargs) -> np.ndarray:
+        """Clips whose first frame is the image: `(H, W, 3)` or `(N, H, W, 3)` -> `(N, T, H, W, 3)`."""
+        return verbs.animate(self, images, prompts, seed=seed, frames=frames, **kwargs)
+
+    def extend(self, clips, prompts, frames: int, direction: str = "forward", seed: int = 0,
+               **kwargs) -> np.ndarray:
+        """`(N, T + frames, H, W, 3)`: `frames` new frames after the clip, or before it (`"backward"`)."""
+        return verbs.extend(self, clips, prompts, frames, direction=direction, seed=seed, **kwargs)
+
+    def connect(self, clips_a, clips_b, prompts, frames: int, seed: int = 0, **kwargs) -> np.ndarray:
+        """`(N, Ta + frames + Tb, H, W, 3)`: A, `frames` new frames leading into B's start, then B."""
+        return verbs.connect(self, clips_a, clips_b, prompts, frames, seed=seed, **kwargs)
+
+    def fill(self, clips, known, prompts, seed: int = 0, **kwargs) -> np.ndarray:
+        """The clips with the frames where `known[t]` is False made new."""
+        return verbs.fill(self, clips, known, prompts, seed=seed, **kwargs)
+
+    def loop(self, prompts, frames: int | None = None, seed: int = 0, **kwargs) -> np.ndarray:
+        """A clip whose last frame leads into its first."""
+        return verbs.loop(self, prompts, frames=frames, seed=seed, **kwargs)
+
+    def edit(self, clips, prompts, strength: float | None = None, seed: int = 0, **kwargs) -> np.ndarray:
+        """The clips re-made from the prompt (SDEdit); `strength` is the share of the schedule re-run."""
+        return verbs.edit(self, clips, prompts, strength=strength, seed=seed, **kwargs)
 
 
 def check_sampling(seed, steps, guidance) -> tuple[int, int | None, float | None]:

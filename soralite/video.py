@@ -43,8 +43,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Files: save_clip / load_clip (notebook 01 writes the toy world to disk and reads it back)
 
-CLIP_EXTENSIONS: tuple[str, ...] = (".npy", ".gif", ".mp4")
-MAGIC = {".npy": (b"\x93NUMPY",), ".gif": (b"GIF89a", b"GIF87a")}   # a file's first 6 bytes
+CLIP_EXTENSIONS: tuple[str, ...] = (".npy", ".gif", ".mp4", ".png")
+MAGIC = {".npy": (b"\x93NUMPY",), ".gif": (b"GIF89a", b"GIF87a"),
+         ".png": (b"\x89PNG\r\n",)}                                   # a file's first 6 bytes
 GIF_MAX_FPS = 50             # GIF delays are in 1/100 s; browsers slow down delays under 2/100 s
 MP4_CODEC = "libx264"
 MP4_PIXELFORMAT = "yuv444p"  # no chroma subsampling: keeps 1-pixel colour edges and odd sizes
@@ -104,7 +105,8 @@ def save_clip(path: str | Path, clip: np.ndarray | torch.Tensor, fps: float = 8)
     """Write a uint8 clip `(T, H, W, 3)` (or an image `(H, W, 3)`) as `.npy`, `.gif` or `.mp4`.
 
     `.npy` is exact; `.gif` is exact for clips of at most 256 colours and keeps every frame;
-    `.mp4` is H.264 (4:4:4) and lossy. Any size is kept as it is. Parent folders are made."""
+    `.mp4` is H.264 (4:4:4) and lossy; `.png` holds one frame (an image), exactly. Any size is
+    kept as it is. Parent folders are made."""
     path = Path(path)
     ext, clip = _check_extension(path), _as_clip(clip, "save_clip")
     if not fps > 0:
@@ -114,6 +116,11 @@ def save_clip(path: str | Path, clip: np.ndarray | torch.Tensor, fps: float = 8)
         np.save(path, clip, allow_pickle=False)
     elif ext == ".gif":
         path.write_bytes(gif_bytes(clip, fps))
+    elif ext == ".png":
+        if len(clip) != 1:
+            raise ValueError(f"a .png holds one frame; this clip has {len(clip)} (write .gif or "
+                             f".mp4, or save clip[0] as the image)")
+        iio.imwrite(path, clip[0], extension=".png")
     else:
         iio.imwrite(path, clip, plugin="FFMPEG", fps=fps, codec=MP4_CODEC, quality=MP4_QUALITY,
                     pixelformat=MP4_PIXELFORMAT, macro_block_size=1, ffmpeg_log_level="error")
@@ -136,6 +143,8 @@ def load_clip(path: str | Path) -> np.ndarray:
         elif ext == ".gif":
             clip = iio.imread(path, plugin="pillow", index=None, mode="RGB")
             clip = clip[None] if clip.ndim == 3 else clip                 # (1, H, W, 3)
+        elif ext == ".png":
+            clip = iio.imread(path, plugin="pillow", mode="RGB")[None]    # (1, H, W, 3)
         else:
             clip = iio.imread(path, plugin="FFMPEG")
         if clip.dtype != np.uint8 or clip.ndim != 4 or clip.shape[-1] != 3 or 0 in clip.shape:
@@ -296,17 +305,27 @@ class ClipFolder(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> dict:
-        H, W = self.height, self.width
         clip = load_clip(self.files[i])                                   # (T0, H0, W0, 3) uint8
         t = np.minimum(np.arange(self.frames) * self.stride, len(clip) - 1)
-        x = to_tensor(clip[t]).movedim(0, 1)                              # (frames, 3, H0, W0)
-        H0, W0 = x.shape[-2:]
-        s = max(H / H0, W / W0)                                           # cover, keep aspect
-        h, w = max(H, round(H0 * s)), max(W, round(W0 * s))
-        if (h, w) != (H0, W0):
-            x = F.interpolate(x, size=(h, w), mode="area" if s < 1 else "bilinear",
-                              align_corners=None if s < 1 else False)     # (frames, 3, h, w)
-        top, left = (h - H) // 2, (w - W) // 2
-        x = x[..., top:top + H, left:left + W]                            # (frames, 3, H, W)
-        video = x.movedim(1, 0).clamp(-1, 1).contiguous()                 # (3, frames, H, W)
+        video = resize_frames(to_tensor(clip[t]), self.height, self.width)   # (3, frames, H, W)
         return {"video": video, "caption": self.captions[i], "path": str(self.files[i])}
+
+
+def resize_frames(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A model tensor `(3, T, H0, W0)` resized to cover `(height, width)` keeping the aspect ratio
+    ("area" when shrinking, "bilinear" when enlarging), then centre-cropped: `(3, T, height, width)`."""
+    x = video.movedim(0, 1)                                               # (T, 3, H0, W0)
+    H0, W0 = x.shape[-2:]
+    s = max(height / H0, width / W0)                                      # cover, keep aspect
+    h, w = max(height, round(H0 * s)), max(width, round(W0 * s))
+    if (h, w) != (H0, W0):
+        x = F.interpolate(x, size=(h, w), mode="area" if s < 1 else "bilinear",
+                          align_corners=None if s < 1 else False)         # (T, 3, h, w)
+    top, left = (h - height) // 2, (w - width) // 2
+    x = x[..., top:top + height, left:left + width]                       # (T, 3, H, W)
+    return x.movedim(1, 0).clamp(-1, 1).contiguous()                      # (3, T, H, W)
+
+
+def resize_clip(clip: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A uint8 clip `(T, H0, W0, 3)` resized to cover `(height, width)` and centre-cropped."""
+    return to_uint8(resize_frames(to_tensor(_as_clip(clip, "resize_clip")), height, width))

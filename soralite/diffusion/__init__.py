@@ -1,7 +1,11 @@
-"""Diffusion (notebooks 04, 06 and 07): noise schedules, schedulers, the objective and the sampler.
+"""Diffusion (notebooks 04, 06, 07 and 09): noise schedules, schedulers, the objective, the sampler
+and conditioning on given frames.
 It knows the models only as functions of `(x_t, t, condition)`; nothing here knows the world or
 training loops. Every name of `schedules`, `schedulers`, `loss` and `sampler` is re-exported.
 """
+from soralite.diffusion.conditioning import (GIVEN_NOISE_MAX, GIVEN_NOISE_SHARE, TASKS, Known,
+                                             TaskBatch, draw_tasks, level_to_timestep, next_window,
+                                             parse_tasks)
 from soralite.diffusion.loss import bucket_index, bucket_names, diffusion_loss
 from soralite.diffusion.sampler import (Trajectory, cfg_combine, concat_cond, guided_prediction,
                                         sample)
@@ -20,6 +24,7 @@ from soralite.diffusion.schedules import (BASE_NUM_TOKENS, BETA_SCHEDULES, COSIN
                                           resolution_shift, shift_timesteps, sigmoid_beta_schedule,
                                           snr, v_from_x0_eps, velocity_from_x0_eps, x0_from_eps,
                                           x0_from_v, x0_from_velocity)
-from soralite.diffusion import loss, sampler, schedulers, schedules
+from soralite.diffusion import conditioning, loss, sampler, schedulers, schedules
 
-__all__ = (loss.__all__ + sampler.__all__ + schedulers.__all__ + schedules.__all__)
+__all__ = (conditioning.__all__ + loss.__all__ + sampler.__all__ + schedulers.__all__
+           + schedules.__all__)

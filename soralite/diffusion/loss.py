@@ -10,24 +10,45 @@ from __future__ import annotations
 
 import torch
 
+from soralite.diffusion.conditioning import TaskBatch, level_to_timestep
 from soralite.diffusion.schedulers import model_time
 from soralite.diffusion.schedules import randn_like
 
 
 def diffusion_loss(model, scheduler, x0: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
-                   generator: torch.Generator, autocast=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   generator: torch.Generator, autocast=None, tasks: TaskBatch | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The denoising loss of one batch: mean over the batch, per-sample losses `(B,)` and `t (B,)`.
 
-    `model(x_t, t, ids, mask)` is a `Denoiser`; `x0 (B, C, t, h, w)` are clean latents; noise and
-    noise levels come from `generator`."""
+    `model(x_t, t, ids, mask, given, given_mask)` is a `Denoiser`; `x0 (B, C, T, h, w)` are clean
+    latents; noise and noise levels come from `generator`. With `tasks` (notebook 09) every latent
+    frame has its own level: given frames sit at their `given_level` and count for nothing in the
+    loss, the others at the sample's `t` (or, for `independent` samples, a `t` of their own);
+    the per-sample loss is the mean over the frames to make."""
     B = x0.shape[0]
     t = scheduler.sample_timesteps(B, generator=generator).to(x0.device)    # (B,)
-    noise = randn_like(x0, generator)                                       # (B, C, t, h, w)
-    x_t = scheduler.add_noise(x0, noise, t).to(x0.dtype)                    # (B, C, t, h, w)
-    target = scheduler.training_target(x0, noise, t).to(x0.dtype)           # (B, C, t, h, w)
+    noise = randn_like(x0, generator)                                       # (B, C, T, h, w)
+    if tasks is None:
+        x_t = scheduler.add_noise(x0, noise, t).to(x0.dtype)                # (B, C, T, h, w)
+        target = scheduler.training_target(x0, noise, t).to(x0.dtype)       # (B, C, T, h, w)
+        with autocast if autocast is not None else torch.autocast(x0.device.type, enabled=False):
+            pred = model(x_t, model_time(scheduler, t).to(x0.device), ids, mask)   # (B, C, T, h, w)
+        per_sample = (pred.float() - target).pow(2).mean(dim=(1, 2, 3, 4))     # (B,)
+        return per_sample.mean(), per_sample.detach(), t.detach()
+    T = x0.shape[2]
+    own = scheduler.sample_timesteps(B * T, generator=generator).to(x0.device).view(B, T)   # (B, T)
+    given = tasks.given.to(x0.device)                                       # (B, T)
+    levels = torch.where(tasks.independent.to(x0.device)[:, None], own, t[:, None].to(own.dtype))
+    given_t = level_to_timestep(scheduler, tasks.given_level).to(x0.device, levels.dtype)
+    levels = torch.where(given, given_t, levels)                            # (B, T)
+    x_t = scheduler.add_noise(x0, noise, levels).to(x0.dtype)               # (B, C, T, h, w)
+    target = scheduler.training_target(x0, noise, levels).to(x0.dtype)      # (B, C, T, h, w)
     with autocast if autocast is not None else torch.autocast(x0.device.type, enabled=False):
-        pred = model(x_t, model_time(scheduler, t).to(x0.device), ids, mask)   # (B, C, t, h, w)
-    per_sample = (pred.float() - target).pow(2).mean(dim=(1, 2, 3, 4))     # (B,)
+        pred = model(x_t, model_time(scheduler, levels).to(x0.device), ids, mask,
+                     given=x_t, given_mask=given)                            # (B, C, T, h, w)
+    per_frame = (pred.float() - target).pow(2).mean(dim=(1, 3, 4))          # (B, T)
+    keep = (~given).float()                                                 # (B, T)
+    per_sample = (per_frame * keep).sum(1) / keep.sum(1).clamp_min(1)       # (B,)
     return per_sample.mean(), per_sample.detach(), t.detach()
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
+from soralite.diffusion.conditioning import Known, level_to_timestep
 from soralite.diffusion.schedules import randn_like
 
 DEFAULT_NUM_STEPS = 50   # used when neither `steps` nor an earlier `set_timesteps` chose a grid
@@ -98,7 +99,8 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
            uncond: Cond = None, guidance_scale: float = 1.0, steps: int | None = None,
            generator: torch.Generator | None = None, seed: int | None = None,
            noise: torch.Tensor | None = None, device: str | torch.device | None = None,
-           return_trajectory: bool = False, progress: bool = False):
+           return_trajectory: bool = False, progress: bool = False, known: Known | None = None,
+           strength: float | None = None, init: torch.Tensor | None = None):
     """Run the reverse process from pure noise to a sample of `shape` `(B, C, T, H, W)`.
 
     - `steps`: the scheduler's grid (`set_timesteps(steps)`); None keeps the number of steps
@@ -108,6 +110,13 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
       given, is the start x_T itself.
     - `guidance_scale != 1` needs `uncond` (e.g. the empty caption's embedding), batched like `cond`.
     - `device`: where to sample; None takes the device of `noise` or of the first tensor in `cond`.
+    - `known` (notebook 09): latent frames that are given. Before every model call and after
+      every step they are put back (at `known.level`, 0 = exactly as given); the model sees a
+      level per frame, `t (B, T)`, the given frames at `known.level`, and `cond["given"]`,
+      `cond["given_mask"]` mark them. The result holds the given frames exactly.
+    - `strength` with `init` (SDEdit, Meng et al. 2022): start from `init` noised to the
+      `strength` share of the schedule and re-run only that share (0 returns `init`, 1 is a
+      fresh sample); first-order schedulers only.
     Returns the final sample `(B, C, T, H, W)`, or `(sample, Trajectory)` with `return_trajectory`.
     """
     if guidance_scale != 1.0 and uncond is None:
@@ -128,11 +137,41 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
         noise = randn_like(torch.empty(shape, device=device), generator)  # (B, C, T, H, W)
     elif tuple(noise.shape) != tuple(shape):
         raise ValueError(f"noise has shape {tuple(noise.shape)}; expected {tuple(shape)}")
-    x = noise.to(device) * scheduler.init_noise_sigma                      # x_T
+    noise = noise.to(device)
+    x = noise * scheduler.init_noise_sigma                                 # x_T
+    timesteps = scheduler.timesteps
+    if strength is not None:                                               # SDEdit: re-run a share
+        if init is None or tuple(init.shape) != tuple(shape):
+            raise ValueError(f"strength needs init latents of shape {tuple(shape)}")
+        if not 0 <= strength <= 1:
+            raise ValueError(f"strength must be in [0, 1] (got {strength})")
+        if len(timesteps) != scheduler.num_inference_steps:               # Heun calls twice a step
+            raise ValueError("strength (an edit) needs a first-order scheduler: ddpm, ddim or flow_euler")
+        start = len(timesteps) - round(strength * len(timesteps))
+        timesteps = timesteps[start:]
+        if len(timesteps) == 0:
+            return (init.to(device), Trajectory()) if return_trajectory else init.to(device)
+        t0 = torch.full((batch,), float(timesteps[0]))
+        x = scheduler.add_noise(init.to(device), noise, t0.to(device)).to(noise.dtype)
+    given = None
+    if known is not None:
+        if tuple(known.latents.shape) != tuple(shape):
+            raise ValueError(f"known latents have shape {tuple(known.latents.shape)}; expected {tuple(shape)}")
+        mask = known.mask.to(device)                                        # (B, T)
+        m = mask[:, None, :, None, None]                                    # (B, 1, T, 1, 1)
+        clean = known.latents.to(device, noise.dtype)
+        level_t = level_to_timestep(scheduler, torch.tensor(known.level)).item()
+        context_noise = randn_like(clean, generator)                       # one draw, kept
+        given = clean if known.level == 0 else scheduler.add_noise(
+            clean, context_noise, torch.full((batch,), float(level_t), device=device)).to(noise.dtype)
+        cond = {**(cond if isinstance(cond, dict) else {"cond": cond}), "given": given, "given_mask": mask}
+        if uncond is not None:
+            uncond = {**(uncond if isinstance(uncond, dict) else {"cond": uncond}), "given": given,
+                      "given_mask": mask}
+        x = torch.where(m, given, x)
     trajectory = Trajectory()
     record = (lambda v: v.detach().cpu().clone()) if return_trajectory else None
 
-    timesteps = scheduler.timesteps
     if progress:
         timesteps = tqdm(timesteps, desc="sampling", leave=False)
     for timestep in timesteps:
@@ -140,11 +179,17 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
             trajectory.samples.append(record(x))
             trajectory.timesteps.append(float(timestep))
         t = torch.full((batch,), float(timestep), device=device)          # (B,)
+        if given is not None:                                               # a level per frame
+            t = torch.where(mask, torch.full_like(mask, level_t, dtype=t.dtype), t[:, None])   # (B, T)
         pred = guided_prediction(model_fn, x, t, cond, uncond, guidance_scale)
         out = scheduler.step(pred, timestep, x, generator=generator)
         x = out.prev_sample                                                 # (B, C, T, H, W)
+        if given is not None:
+            x = torch.where(m, given, x)                                    # the given frames back
         if record and scheduler.state_in_first_order:
             trajectory.pred_original_samples.append(record(out.pred_original_sample))
+    if given is not None:
+        x = torch.where(m, clean, x)                                        # exactly as given
     if record:
         trajectory.samples.append(record(x))
         return x, trajectory

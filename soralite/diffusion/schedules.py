@@ -84,8 +84,11 @@ def snr(alphas_cumprod: torch.Tensor) -> torch.Tensor:
 # Parametrizations for `x_t = alpha * x0 + sigma * eps`; alpha, sigma are scalars or (B,)
 
 def expand_to(a: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
-    """A scalar or `(B,)` tensor reshaped to broadcast against `x` `(B, C, T, H, W)`."""
+    """A scalar, a `(B,)` tensor or a per-frame `(B, T)` tensor reshaped to broadcast against `x`
+    `(B, C, T, H, W)`: `(B,) -> (B, 1, 1, 1, 1)`, `(B, T) -> (B, 1, T, 1, 1)`."""
     a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
+    if a.ndim == 2 and x.ndim == 5:
+        return a[:, None, :, None, None]                    # (B, T) -> (B, 1, T, 1, 1)
     return a.reshape(a.shape + (1,) * (x.ndim - a.ndim))   # (B,) -> (B, 1, 1, 1, 1)
 
 

@@ -36,9 +36,11 @@ class Denoiser(nn.Module):
         device = device or next(self.parameters()).device
         return ids.to(device), mask.to(device)                              # (B, L), (B, L)
 
-    def forward(self, x_t, t, token_ids, mask) -> torch.Tensor:
+    def forward(self, x_t, t, token_ids, mask, given=None, given_mask=None) -> torch.Tensor:
+        """`t` is `(B,)` or one level per latent frame `(B, T)`; `given`, `given_mask` mark the
+        latent frames that are known (see `DiT.forward`)."""
         text, mask = self.text_encoder(token_ids, mask)                     # (B, L, text_dim), (B, L)
-        return self.dit(x_t, t, text, mask)                                 # (B, C, T, H, W)
+        return self.dit(x_t, t, text, mask, given, given_mask)              # (B, C, T, H, W)
 
 
 __all__ = ["Denoiser"]

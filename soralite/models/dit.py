@@ -5,7 +5,13 @@ patch sits (3D sin-cos added to the tokens, or 3D rotary embeddings in the atten
 through `depth` transformer blocks ("Scalable Diffusion Models with Transformers", DiT). The noise
 level `t` enters every block by adaLN-Zero: a LayerNorm whose shift, scale and residual gate are
 regressed from `t` (plus the pooled prompt) and start at zero, so a fresh model is the identity
-and outputs exactly zero. The prompt's tokens enter by cross-attention (PixArt-alpha).
+and outputs exactly zero. `t` is one level per clip `(B,)` or one per latent frame `(B, T)`; with
+per-frame levels each token is modulated by its own frame's level (Diffusion Forcing; Open-Sora
+1.2), so frames that are given (clean or lightly noised) and frames that are made share one
+sequence (notebook 09). Given frames are also marked in the input: a zero-initialized, bias-free
+patch embedding of `[given latent * mask, mask]` is added to the tokens, so a given frame is never
+confused with a nearly clean generated one; with nothing given it adds exactly zero.
+The prompt's tokens enter by cross-attention (PixArt-alpha).
 Self-attention is either *full* (every token sees every token of the clip) or *factorized*
 (spatial attention within each frame, then temporal attention across frames at each position,
 as in ViViT's factorized encoder, Latte and the spatial-temporal DiT of Open-Sora).
@@ -76,9 +82,19 @@ class TimestepEmbedder(nn.Module):
         return self.mlp(timestep_embedding(t, TIMESTEP_FREQ_DIM, self.scale))   # (B, D)
 
 
+def per_token(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A modulation vector broadcast to the tokens `x (B, N, D)`: per sample `(B, D)` -> `(B, 1, D)`;
+    per token frame `(B, F, D)` -> `(B, N, D)`, each frame's vector repeated over its N / F tokens
+    (tokens are in (t, y, x) raster order)."""
+    if v.ndim == 2:
+        return v[:, None]                                                   # (B, 1, D)
+    return v.repeat_interleave(x.shape[1] // v.shape[1], dim=1)            # (B, N, D)
+
+
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """adaLN: `x (B, N, D)` scaled and shifted per sample by `(B, D)` vectors regressed from t."""
-    return x * (1 + scale[:, None]) + shift[:, None]                         # (B, N, D)
+    """adaLN: `x (B, N, D)` scaled and shifted by vectors regressed from t: per sample `(B, D)`, or
+    per token frame `(B, F, D)` when every latent frame has its own noise level."""
+    return x * (1 + per_token(scale, x)) + per_token(shift, x)             # (B, N, D)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,10 +190,10 @@ class DiTBlock(nn.Module):
         for i, (axes, norm, attn) in enumerate(zip(self.axes, self.norms, self.attns)):
             shift, scale, gate = mods[3 * i: 3 * i + 3]                     # (B, D) x 3
             h = attn(modulate(norm(x), shift, scale), rope=rope, axes=axes, grid=grid)  # (B, N, D)
-            x = x + gate[:, None] * h                                       # (B, N, D)
+            x = x + per_token(gate, x) * h                                  # (B, N, D)
         x = x + self.cross_attn(self.norm_cross(x), context=text, mask=mask)   # (B, N, D)
         shift, scale, gate = mods[-3:]                                      # (B, D) x 3
-        return x + gate[:, None] * self.mlp(modulate(self.norm_mlp(x), shift, scale))   # (B, N, D)
+        return x + per_token(gate, x) * self.mlp(modulate(self.norm_mlp(x), shift, scale))   # (B, N, D)
 
 
 class FinalLayer(nn.Module):
@@ -225,6 +241,8 @@ class DiT(nn.Module):
         self.cfg, self.in_channels = cfg, in_channels
         D, self.patch_size = cfg.hidden_size, tuple(cfg.patch_size)
         self.x_embedder = PatchEmbed(in_channels, D, self.patch_size)
+        # the given frames: [given latent * mask, mask] -> tokens; no bias, so nothing given adds 0
+        self.cond_embedder = PatchEmbed(in_channels + 1, D, self.patch_size, bias=False)
         self.t_embedder = TimestepEmbedder(D, cfg.timestep_scale)
         self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, D), nn.GELU(approximate="tanh"),
                                        nn.Linear(D, D))   # caption projection (PixArt-alpha)
@@ -255,6 +273,7 @@ class DiT(nn.Module):
         for m in zero:
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.cond_embedder.proj.weight)                      # a fresh model ignores it
 
     def pos_table(self, grid, device):
         """The sin-cos table `(N, D)` or the rotary `(cos, sin)`, each `(N, head_dim/2)`, for a grid (cached)."""
@@ -269,28 +288,50 @@ class DiT(nn.Module):
         return self._pos_cache[key]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+                mask: torch.Tensor | None = None, given: torch.Tensor | None = None,
+                given_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`x (B, C, T, H, W)`; `t` a scalar, `(B,)` or one level per latent frame `(B, T)`; text
+        `(B, L, text_dim)` with `mask (B, L)`; `given (B, C, T, H, W)` with `given_mask (B, T)`
+        (True on given latent frames) marks the frames that are known, not made."""
         if x.ndim != 5 or x.shape[1] != self.in_channels:
             raise ValueError(f"DiT expects a latent (B, C={self.in_channels}, T, H, W); "
                              f"got shape {tuple(x.shape)}")
-        B = x.shape[0]
-        t = torch.as_tensor(t, device=x.device).float().reshape(-1)        # (B,) or (1,)
-        if t.numel() not in (1, B):
-            raise ValueError(f"t must be a scalar or (B={B},); got {t.numel()} values")
-        t = t.expand(B)                                                     # (B,)
+        B, T = x.shape[0], x.shape[2]
+        t = torch.as_tensor(t, device=x.device).float()
+        if t.ndim == 2:                                                     # (B, T): a level per frame
+            if tuple(t.shape) != (B, T):
+                raise ValueError(f"per-frame t must be (B={B}, T={T}); got {tuple(t.shape)}")
+            if bool((t == t[:, :1]).all()):
+                t = t[:, 0]                                                 # one level: the shared path
+        else:
+            t = t.reshape(-1)                                               # (B,) or (1,)
+            if t.numel() not in (1, B):
+                raise ValueError(f"t must be a scalar, (B={B},) or (B, T={T}); got {t.numel()} values")
+            t = t.expand(B)                                                 # (B,)
         if text.ndim != 3 or text.shape[0] != B or text.shape[2] != self.cfg.text_dim:
             raise ValueError(f"text must be (B={B}, L, text_dim={self.cfg.text_dim}); got {tuple(text.shape)}")
         if mask is None:
             mask = torch.ones(text.shape[:2], dtype=torch.bool, device=x.device)   # (B, L)
         mask = mask.to(torch.bool)                                          # (B, L), True = a real token
         tokens, grid = self.x_embedder(x)                                   # (B, N, D), (T', H', W')
+        if given is not None:
+            if given_mask is None or tuple(given_mask.shape) != (B, T) or given.shape != x.shape:
+                raise ValueError(f"given must be shaped like x {tuple(x.shape)} with given_mask "
+                                 f"(B={B}, T={T})")
+            m = given_mask.to(x.dtype)[:, None, :, None, None].expand(B, 1, *x.shape[2:])  # (B, 1, T, H, W)
+            tokens = tokens + self.cond_embedder(torch.cat([given * m, m], dim=1))[0]     # (B, N, D)
         pos = self.pos_table(grid, x.device)
         rope = pos if self.cfg.pos_embed == "rope" else None
         if rope is None:
             tokens = tokens + pos[None].to(tokens.dtype)                    # (B, N, D)
         m = mask[..., None].to(text.dtype)                                  # (B, L, 1)
         pooled = (text * m).sum(1) / m.sum(1).clamp(min=1)                  # (B, text_dim)
-        c = self.t_embedder(t) + self.text_pool(pooled)                     # (B, D)
+        if t.ndim == 2:                                                     # (B, T) -> (B, T', D)
+            levels = t.reshape(B, grid[0], -1).mean(-1)                     # a level per token frame
+            c = self.t_embedder(levels.reshape(-1)).reshape(B, grid[0], -1)  # (B, T', D)
+            c = c + self.text_pool(pooled)[:, None]                         # (B, T', D)
+        else:
+            c = self.t_embedder(t) + self.text_pool(pooled)                 # (B, D)
         context = self.text_proj(text)                                      # (B, L, D)
         for block in self.blocks:
             tokens = block(tokens, c, context, mask, grid, rope)            # (B, N, D)
@@ -330,5 +371,6 @@ def capture_attention(model: nn.Module, layers=None):
 
 
 __all__ = ["DiT", "DiTBlock", "Attention", "FinalLayer", "TimestepEmbedder", "AttentionMaps",
-           "capture_attention", "timestep_embedding", "modulate", "attention_weights", "count_parameters",
+           "capture_attention", "timestep_embedding", "modulate", "per_token", "attention_weights",
+           "count_parameters",
            "dit_config", "DIT_PRESETS", "ATTENTION_KINDS", "POS_EMBEDS"]

@@ -103,11 +103,11 @@ class PatchEmbed(nn.Module):
     from the DiT's output tokens to a clip, is `unpatchify`.
     """
 
-    def __init__(self, in_channels: int, hidden_size: int, patch_size):
+    def __init__(self, in_channels: int, hidden_size: int, patch_size, bias: bool = True):
         super().__init__()
         self.patch_size = _check_patch_size(patch_size)
         self.proj = nn.Conv3d(in_channels, hidden_size, kernel_size=self.patch_size,
-                              stride=self.patch_size)
+                              stride=self.patch_size, bias=bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         if x.ndim != 5:

@@ -33,7 +33,8 @@ from soralite.checkpoint import (ConfigMismatchError, flatten_optimizer_state, h
                                  load_pretrained, load_state_dict_strict, save_pretrained,
                                  unflatten_optimizer_state, weights_sha256)
 from soralite.config import Config, runs_dir
-from soralite.diffusion import bucket_index, bucket_names, diffusion_loss, make_scheduler, noise_level
+from soralite.diffusion import (TASKS, bucket_index, bucket_names, diffusion_loss, draw_tasks,
+                                make_scheduler, noise_level, parse_tasks)
 from soralite.models import Denoiser
 from soralite.runs import (CONFIG_FILE, DENOISER_DIR, LOG_FILE, VAE_DIR, RunLock, check_run_folder,
                            check_stage, move_aside, read_log, stage_mismatch_help)
@@ -116,6 +117,9 @@ class DenoiserStage:
         self.null_ids, self.null_mask = model.tokenizer.encode([""], cfg.dit.text_max_length)  # (1, L)
         self.names = bucket_names(cfg.train.loss_buckets)
         self.sums, self.counts = torch.zeros(len(self.names)), torch.zeros(len(self.names))
+        self.task_weights = parse_tasks(cfg.train.tasks)
+        self.conditioned = set(self.task_weights) != {"text"} and self.latents.shape[2] > 1
+        self.task_sums, self.task_counts = torch.zeros(len(TASKS)), torch.zeros(len(TASKS))
         self.run_loss, self.run_n = 0.0, 0
         self.t_log = self.t0 = time.perf_counter()
 
@@ -125,9 +129,11 @@ class DenoiserStage:
         x0 = self.latents[idx]                                              # (B, C, t, h, w)
         ids, mask, _ = drop_prompts(self.ids[idx], self.mask[idx], self.null_ids[0], self.null_mask[0],
                                     tc.cfg_dropout, g["data"])              # (B, L), (B, L)
+        tasks = (draw_tasks(tc.batch_size, x0.shape[2], self.task_weights, g["data"])
+                 if self.conditioned else None)
         loss, per_sample, t = diffusion_loss(self.fwd, self.scheduler, x0, ids, mask, g["noise"],
-                                             self.autocast)
-        return loss, {"per_sample": per_sample, "t": t}
+                                             self.autocast, tasks=tasks)
+        return loss, {"per_sample": per_sample, "t": t, "tasks": tasks}
 
     def after_step(self, step: int, info: dict) -> dict:
         tc = self.cfg.train
@@ -136,6 +142,9 @@ class DenoiserStage:
         per_sample = info["per_sample"].float().cpu()
         self.sums.index_add_(0, b, per_sample)
         self.counts.index_add_(0, b, torch.ones_like(per_sample))
+        task = info["tasks"].task if info["tasks"] is not None else torch.zeros(len(per_sample), dtype=torch.long)
+        self.task_sums.index_add_(0, task, per_sample)
+        self.task_counts.index_add_(0, task, torch.ones_like(per_sample))
         loss = info["loss"].item()
         self.run_loss, self.run_n = self.run_loss + loss, self.run_n + 1
         if step % tc.log_every == 0 or step == tc.steps:
@@ -144,6 +153,9 @@ class DenoiserStage:
                    "grad_norm": float(info["grad_norm"]),
                    "loss_by_t": {n: (float(s / c) if c else None)
                                  for n, s, c in zip(self.names, self.sums, self.counts)},
+                   "loss_by_task": {n: (float(s / c) if c else None)
+                                    for n, s, c in zip(TASKS, self.task_sums, self.task_counts)
+                                    if n in self.task_weights},
                    "clips_per_s": self.run_n * tc.batch_size / max(now - self.t_log, 1e-9),
                    "threads": torch.get_num_threads(),
                    "elapsed_s": now - self.t0}
@@ -151,8 +163,8 @@ class DenoiserStage:
             if self.log_path is not None:
                 with open(self.log_path, "a") as f:
                     f.write(json.dumps(row) + "\n")
-            self.sums.zero_()
-            self.counts.zero_()
+            for acc in (self.sums, self.counts, self.task_sums, self.task_counts):
+                acc.zero_()
             self.run_loss, self.run_n, self.t_log = 0.0, 0, now
         return {"loss": f"{loss:.4f}", "lr": f"{info['lr']:.1e}"}
 
