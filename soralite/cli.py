@@ -18,13 +18,15 @@ import numpy as np
 from soralite.bench import BENCHES, run_benches
 from soralite.config import Config, apply_overrides, get_config, runs_dir
 from soralite.eval import evaluate_vae
+from soralite.eval.tasks import MEASURES as TASK_MEASURES
+from soralite.eval.tasks import evaluate_tasks
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
 from soralite.language import HeldOutWarning
 from soralite.runs import SAMPLES_DIR, VAE_DIR
 from soralite.seeds import stream_seed
 from soralite.train import train, train_vae
-from soralite.video import check_output_path, save_clip
+from soralite.video import check_output_path, load_clip, save_clip
 from soralite.viz import captioned_grid
 from soralite.world import agreement, export_clips, prompt_set, score_folder
 
@@ -72,6 +74,34 @@ def _int_at_least(low: int):
             raise argparse.ArgumentTypeError(f"must be an integer, at least {low} (got {value})")
         return value
     return parse
+
+
+VERB_HELP = [
+    ("animate", "animate an image: a clip whose first frame is it",
+     "Make a clip whose first frame is the --image and that follows --prompt, with the pipeline in "
+     "--ckpt (the image is given to the model as the first latent frame). Writes --out (.gif, "
+     ".mp4, .npy), by default CKPT/samples/animate-....gif."),
+    ("extend", "extend a clip forward (or backward) in time",
+     "Make --frames new frames after the --clip (or before it, with --backward) that go on as "
+     "the clip goes; writes the clip and the new frames together."),
+    ("connect", "connect two clips with a transition",
+     "Make --frames new frames that lead from the end of --clip-a into the start of --clip-b; "
+     "writes A, the transition and B together."),
+    ("edit", "re-make a clip from a new prompt (SDEdit)",
+     "Noise --clip to a share --strength of the schedule and re-run that share with --prompt: "
+     "low strengths keep the clip's layout and motion, high ones follow the prompt more."),
+]
+
+
+def _sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--steps", type=_int_at_least(1), default=None,
+                   help="sampler steps, >= 1 (default: the config's)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="guidance scale, a finite number: 1 no guidance, 0 unconditional "
+                        "(default: the config's)")
+    p.add_argument("--out", type=Path, default=None, help="FILE.gif, FILE.mp4 or FILE.npy")
+    _quiet_arg(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,9 +221,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=None,
                    help="guidance scale, a finite number: 1 no guidance, 0 unconditional "
                         "(default: the config's)")
-    p.add_argument("--out", type=Path, default=None, help="FILE.npy, FILE.gif or FILE.mp4")
+    p.add_argument("--frames", type=_int_at_least(1), default=None,
+                   help="frames of each clip (default the training length); longer clips are made "
+                        "by a sliding window")
+    p.add_argument("--out", type=Path, default=None, help="FILE.npy, FILE.gif, FILE.mp4 or FILE.png")
     _quiet_arg(p)
     p.set_defaults(func=_sample)
+
+    for name, help_, description in VERB_HELP:
+        p = sub.add_parser(name, help=help_, description=description)
+        p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
+        p.add_argument("--prompt", required=True, help="e.g. 'a red circle moving left'")
+        if name == "animate":
+            p.add_argument("--image", type=Path, required=True,
+                           help="the first frame: .png, or the first frame of a .gif, .mp4 or .npy")
+        elif name == "connect":
+            p.add_argument("--clip-a", type=Path, required=True, help="the clip to start from")
+            p.add_argument("--clip-b", type=Path, required=True, help="the clip to lead into")
+        else:
+            p.add_argument("--clip", type=Path, required=True, help="a clip: .gif, .mp4, .npy or .png")
+        if name in ("extend", "connect"):
+            p.add_argument("--frames", type=_int_at_least(1), required=True,
+                           help="new frames to make, a multiple of the VAE's temporal compression")
+        if name == "animate":
+            p.add_argument("--frames", type=_int_at_least(1), default=None,
+                           help="frames of the clip (default the training length)")
+        if name == "extend":
+            p.add_argument("--backward", action="store_true",
+                           help="make the new frames before the clip, leading into it")
+        if name == "edit":
+            p.add_argument("--strength", type=float, default=None,
+                           help="share of the schedule re-run, in [0, 1] (default the config's "
+                                "train.edit_strength)")
+        p.add_argument("--resize", action="store_true",
+                       help="resize inputs of another size to the checkpoint's (cover, then crop)")
+        _sampling_args(p)
+        p.set_defaults(func=_verb)
+
+    p = sub.add_parser("eval-tasks", help="measure every conditioning task with the tracker, as JSON",
+                       description="Measure animate, extend (forward and backward), connect, edit "
+                                   "(by strength), loop and long videos of the pipeline in --ckpt on "
+                                   "fresh world clips, with the tracker; prints JSON (notebook 09).")
+    p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
+    p.add_argument("--n", type=_int_at_least(1), default=48, help="clips per measure (default 48)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help=f"only these measures: {', '.join(TASK_MEASURES)} (repeat for more)")
+    _quiet_arg(p)
+    p.set_defaults(func=_eval_tasks)
 
     p = sub.add_parser("bench", help="speed benchmarks, as JSON",
                        description="Measure how fast the parts of the kit run on this machine "
@@ -293,6 +368,7 @@ def _sample(args: argparse.Namespace) -> int:
         tag = f"-n{args.steps}" if args.steps else ""
         tag += f"-g{args.guidance:g}" if args.guidance is not None else ""
         made = pipe.made_from
+        tag += f"-f{args.frames}" if args.frames else ""
         name = (f"{_slug(' + '.join(prompts))}-s{args.seed}{tag}-step{made['step']}-"
                 f"{(made['denoiser_sha256'] or '')[:8]}.gif")
         out = check_output_path(args.ckpt / SAMPLES_DIR / name)
@@ -301,7 +377,7 @@ def _sample(args: argparse.Namespace) -> int:
             return 0
     suffix = out.suffix.lower()
     clips = pipe.generate(prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                          progress=not args.quiet, allow_empty=args.allow_empty)
+                          progress=not args.quiet, allow_empty=args.allow_empty, frames=args.frames)
     if len(prompts) == 1:
         save_clip(out, clips[0], fps=pipe.config.world.fps)
     elif suffix == ".npy":
@@ -311,6 +387,67 @@ def _sample(args: argparse.Namespace) -> int:
         save_clip(out, captioned_grid(clips, prompts), fps=pipe.config.world.fps)
     print(json.dumps({"out": str(out), "prompts": prompts, "shape": list(clips.shape)}))
     return 0
+
+
+def _read_input(path: Path, what: str) -> np.ndarray:
+    """A clip file given on the command line, as uint8 (T, H, W, 3), with a clear error."""
+    clip = load_clip(path)                           # FileNotFoundError / ValueError name the file
+    if len(clip) == 0:
+        raise ValueError(f"{what} {path} holds no frames")
+    return clip
+
+
+def _verb(args: argparse.Namespace) -> int:
+    """animate, extend, connect, edit: read the inputs, check the output, run, write."""
+    if args.out is not None:
+        check_output_path(args.out, (".gif", ".mp4", ".npy"))
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    sampling = dict(seed=args.seed, steps=args.steps, guidance=args.guidance, resize=args.resize,
+                    progress=not args.quiet)
+    if args.command == "animate":
+        clips = pipe.animate(_read_input(args.image, "--image")[0], args.prompt, frames=args.frames,
+                             **sampling)
+        source = args.image
+    elif args.command == "extend":
+        clips = pipe.extend(_read_input(args.clip, "--clip"), args.prompt, args.frames,
+                            direction="backward" if args.backward else "forward", **sampling)
+        source = args.clip
+    elif args.command == "connect":
+        a, b = _read_input(args.clip_a, "--clip-a"), _read_input(args.clip_b, "--clip-b")
+        clips = pipe.connect(a, b, args.prompt, args.frames, **sampling)
+        source = args.clip_a
+    else:
+        clips = pipe.edit(_read_input(args.clip, "--clip"), args.prompt, strength=args.strength,
+                          **sampling)
+        source = args.clip
+    out = args.out
+    if out is None:
+        made = pipe.made_from
+        out = check_output_path(args.ckpt / SAMPLES_DIR / (
+            f"{args.command}-{_slug(source.stem)}-{_slug(args.prompt)}-s{args.seed}-"
+            f"step{made['step']}-{(made['denoiser_sha256'] or '')[:8]}.gif"))
+    save_clip(out, clips[0], fps=pipe.config.world.fps)
+    print(json.dumps({"out": str(out), "prompt": args.prompt, "shape": list(clips[0].shape)}))
+    return 0
+
+
+def _eval_tasks(args: argparse.Namespace) -> int:
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    log = (lambda *_: None) if args.quiet else _note
+    report = evaluate_tasks(pipe, args.only, n=args.n, seed=args.seed, log=log)
+    print(json.dumps(_finite(report), indent=2))
+    return 0
+
+
+def _finite(obj):
+    """A report with nan and inf (which JSON cannot hold) as null."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _bench(args: argparse.Namespace) -> int:

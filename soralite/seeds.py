@@ -19,6 +19,7 @@ WORLD_STREAMS: dict[str, tuple[int, int]] = {
     "grid": (2_000_004, 0),           # the sample grid of quickstart (samples.gif)
     "gain": (3_000_017, 0),           # the clips the decoder gains (per-channel latent scale) are measured on
     "vae_eval": (4_000_037, 0),       # held-out clips the VAE is evaluated on (PSNR, tracker)
+    "tasks": (5_000_011, 0),          # clips the conditioning tasks are measured on (eval.tasks)
 }
 
 # torch generator streams: name -> seed offset

@@ -4,7 +4,8 @@ Each verb puts what it is given (an image, a clip, two clips) on a *timeline* of
 marks which frames are known, and lets `Pipeline.fill_latents` make the rest window by window,
 each window conditioned on the known frames it holds (`soralite.diffusion.conditioning`). The
 clips come back as `uint8 (N, T, H, W, 3)` with the frames that were given put back exactly as
-given (the decoder would give them back only to the VAE's precision). `edit` is SDEdit instead:
+given (`exact=False` returns what the decoder makes of them, which is how their quality is
+measured). `edit` is SDEdit instead:
 the clip is noised to a share `strength` of the schedule and that share is re-run with the new
 prompt. The `Pipeline` methods of the same names call these.
 """
@@ -90,7 +91,8 @@ def _timeline(pipe, n: int, frames: int) -> torch.Tensor:
 
 
 def animate(pipe, images, prompts, seed: int = 0, frames: int | None = None, steps=None,
-            guidance=None, resize: bool = False, progress: bool = False) -> np.ndarray:
+            guidance=None, resize: bool = False, progress: bool = False,
+            exact: bool = True) -> np.ndarray:
     """Clips whose first frame is the image: `images (H, W, 3)` or `(N, H, W, 3)` -> `(N, T, H, W, 3)`.
     The image is encoded as a still (the VAE's image convention) and given as the first latent
     frame; `frames` (default the training length) may be longer (a sliding window)."""
@@ -103,12 +105,14 @@ def animate(pipe, images, prompts, seed: int = 0, frames: int | None = None, ste
     known[0] = True
     z = _run(pipe, timeline, known, prompts, seed, steps, guidance, progress=progress)
     clips = pipe.decode_latents(z)
-    clips[:, 0] = imgs[:, 0]                                                # the image, exactly
+    if exact:
+        clips[:, 0] = imgs[:, 0]                                            # the image, exactly
     return clips
 
 
 def extend(pipe, clips, prompts, frames: int, direction: str = "forward", seed: int = 0,
-           steps=None, guidance=None, resize: bool = False, progress: bool = False) -> np.ndarray:
+           steps=None, guidance=None, resize: bool = False, progress: bool = False,
+           exact: bool = True) -> np.ndarray:
     """`(N, T, H, W, 3)` -> `(N, T + frames, H, W, 3)`: the clip first and `frames` new frames after
     it (`direction="forward"`), or the new frames first, leading into it (`"backward"`)."""
     if direction not in DIRECTIONS:
@@ -125,12 +129,14 @@ def extend(pipe, clips, prompts, frames: int, direction: str = "forward", seed: 
     out = pipe.decode_latents(_run(pipe, timeline, known, prompts, seed, steps, guidance,
                                    direction, progress))
     c = pipe.vae.temporal_compression
-    out[:, given.start * c: given.stop * c] = x                             # the clip, exactly
+    if exact:
+        out[:, given.start * c: given.stop * c] = x                         # the clip, exactly
     return out
 
 
 def connect(pipe, clips_a, clips_b, prompts, frames: int, seed: int = 0, steps=None,
-            guidance=None, resize: bool = False, progress: bool = False) -> np.ndarray:
+            guidance=None, resize: bool = False, progress: bool = False,
+            exact: bool = True) -> np.ndarray:
     """`(N, Ta + frames + Tb, H, W, 3)`: clip A, then `frames` new frames that lead from A's end
     into B's start, then clip B."""
     a = as_clips(pipe, clips_a, "clips_a", resize)
@@ -148,12 +154,13 @@ def connect(pipe, clips_a, clips_b, prompts, frames: int, seed: int = 0, steps=N
     out = pipe.decode_latents(_run(pipe, timeline, known, prompts, seed, steps, guidance,
                                    progress=progress))
     c = pipe.vae.temporal_compression
-    out[:, :Ta * c], out[:, (Ta + n) * c:] = a, b                           # A and B, exactly
+    if exact:
+        out[:, :Ta * c], out[:, (Ta + n) * c:] = a, b                       # A and B, exactly
     return out
 
 
 def fill(pipe, clips, known, prompts, seed: int = 0, steps=None, guidance=None,
-         resize: bool = False, progress: bool = False) -> np.ndarray:
+         resize: bool = False, progress: bool = False, exact: bool = True) -> np.ndarray:
     """Clips where the frames with `known[t]` False are new: `known (T,)` bool, the same for every
     clip. A latent frame is given when all the frames it holds are known; known frames come back
     exactly."""
@@ -171,7 +178,8 @@ def fill(pipe, clips, known, prompts, seed: int = 0, steps=None, guidance=None,
     if not bool(given.all()):
         out = pipe.decode_latents(_run(pipe, z, given, prompts, seed, steps, guidance,
                                        progress=progress))
-    out[:, known] = x[:, known]                                             # known frames, exactly
+    if exact:
+        out[:, known] = x[:, known]                                         # known frames, exactly
     return out
 
 

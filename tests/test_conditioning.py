@@ -1,0 +1,286 @@
+"""Conditioning on frames (soralite/diffusion/conditioning.py, soralite/verbs.py, notebook 09): with
+every level equal and nothing given the DiT is the shared-t model exactly; the sampler keeps given
+latents exactly; the loss ignores given frames; each task draws the frames it should; every verb
+returns clips of the contracted shape, and bad input gets a clear error."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from soralite.cli import main
+from soralite.config import get_config
+from soralite.diffusion import (TASKS, Known, diffusion_loss, draw_tasks, make_scheduler,
+                                next_window, parse_tasks, sample)
+from soralite.models import Denoiser, DiT
+from soralite.pipeline import Pipeline
+from soralite.quickstart import quickstart
+from soralite.world import render_prompt
+
+PROMPT = "a red circle moving left"
+
+
+def jiggle(model, seed=0):
+    """Random weights everywhere, zero-initialized layers included, so nothing is trivially 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+def small_dit(**kw):
+    cfg = get_config("smoke").dit
+    return jiggle(DiT(cfg, in_channels=4))
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cond") / "run"
+    quickstart(get_config("smoke", overrides={"world.colours": ["red", "green", "blue", "yellow"]}),
+               out, progress=False, log=lambda *_: None)
+    return Pipeline.from_pretrained(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+
+
+def test_equal_levels_and_nothing_given_equal_the_shared_t_model():
+    dit = small_dit()
+    x, text = torch.randn(3, 4, 6, 8, 8), torch.randn(3, 5, dit.cfg.text_dim)
+    t = torch.tensor([0.1, 0.5, 0.9])
+    shared = dit(x, t, text)
+    per_frame = dit(x, t[:, None].expand(3, 6), text, given=torch.randn_like(x),
+                    given_mask=torch.zeros(3, 6, dtype=torch.bool))
+    assert torch.equal(per_frame, shared)
+
+
+def test_per_frame_levels_and_the_given_channel_change_the_output():
+    dit = small_dit()
+    x, text = torch.randn(2, 4, 6, 8, 8), torch.randn(2, 5, dit.cfg.text_dim)
+    levels = torch.full((2, 6), 0.5)
+    base = dit(x, levels, text)
+    levels2 = levels.clone()
+    levels2[:, 0] = 0.0                                          # frame 0 given, clean
+    assert not torch.allclose(dit(x, levels2, text), base)
+    mask = torch.zeros(2, 6, dtype=torch.bool)
+    mask[:, 0] = True
+    assert not torch.allclose(dit(x, levels, text, given=x, given_mask=mask), base)
+    with pytest.raises(ValueError, match="per-frame t must be"):
+        dit(x, torch.zeros(2, 5), text)
+
+
+def test_a_fresh_dit_ignores_the_given_channel():
+    dit = DiT(get_config("smoke").dit, in_channels=4)
+    assert not dit.cond_embedder.proj.weight.any() and dit.cond_embedder.proj.bias is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Training: tasks and the loss
+
+
+def test_tasks_draw_the_frames_they_should():
+    g = torch.Generator().manual_seed(0)
+    T = 8
+    for name in TASKS:
+        tb = draw_tasks(400, T, {name: 1.0}, g)
+        given = tb.given
+        assert (tb.task == TASKS.index(name)).all()
+        if name in ("text", "independent"):
+            assert not given.any()
+        if name == "first":
+            k = given.sum(1)
+            assert (k >= 1).all() and (k <= T // 2).all() and given[:, 0].all()
+            assert all(bool(row[:n].all()) for row, n in zip(given, k))
+        if name == "last":
+            assert given[:, -1].all() and (given.sum(1) <= T // 2).all()
+        if name == "ends":
+            assert given[:, 0].all() and given[:, -1].all() and (given.sum(1) <= 2 * (T // 4)).all()
+        if name == "random":
+            assert given.any(1).all() and (~given).any(1).all()
+        assert (tb.given_level[~given] == 0).all() and (tb.given_level <= 0.1).all()
+    assert (draw_tasks(400, T, {"independent": 1.0}, g).independent).all()
+    mixed = draw_tasks(4000, T, parse_tasks("text:3,first:1"), g)
+    share = (mixed.task == TASKS.index("text")).float().mean().item()
+    assert 0.72 < share < 0.78
+    noisy = (mixed.given_level > 0).any(1)[mixed.given.any(1)].float().mean().item()
+    assert 0.4 < noisy < 0.6                                      # about half, lightly noised
+
+
+def test_bad_task_weights_are_named():
+    for spec, message in (("text:1,jump:2", "jump"), ("text:-1", ">= 0"), ("text:0", "> 0"),
+                          ("first", "task:weight")):
+        with pytest.raises(ValueError, match=message):
+            parse_tasks(spec)
+    with pytest.raises(ValueError, match="train.tasks"):
+        get_config("smoke", ["train.tasks=text:1,fly:1"])
+
+
+def test_the_loss_ignores_given_frames():
+    cfg = get_config("smoke")
+    model = Denoiser(cfg)                                         # fresh: outputs exactly 0
+    scheduler = make_scheduler(cfg)
+    x0 = torch.randn(4, 4, 2, 4, 4)
+    ids, mask = model.encode_prompts([PROMPT] * 4)
+    tasks = draw_tasks(4, 2, {"first": 1.0}, torch.Generator().manual_seed(1))
+    assert tasks.given[:, 0].all() and not tasks.given[:, 1].any()
+
+    def loss(x):
+        return diffusion_loss(model, scheduler, x, ids, mask, torch.Generator().manual_seed(0),
+                              tasks=tasks)[0]
+    changed = x0.clone()
+    changed[:, :, 0] += 5.0                                       # a given frame's target
+    assert torch.equal(loss(changed), loss(x0))
+    changed[:, :, 1] += 5.0                                       # a frame to make
+    assert not torch.equal(loss(changed), loss(x0))
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling
+
+
+def test_the_sampler_keeps_given_latents_exactly():
+    cfg = get_config("smoke")
+    scheduler = make_scheduler(cfg, for_sampling=True)
+    known = torch.randn(2, 4, 6, 4, 4)
+    mask = torch.tensor([[True, False, False, True, False, False]] * 2)
+    seen = []
+
+    def model_fn(x, t, cond):
+        seen.append((t.clone(), cond["given_mask"].clone()))
+        assert torch.equal(x[:, :, 0], known[:, :, 0])            # put back before every call
+        return torch.randn_like(x)
+    out = sample(model_fn, scheduler, known.shape, cond={"x": torch.zeros(2)}, steps=4, seed=0,
+                 known=Known(known, mask))
+    assert torch.equal(out[:, :, mask[0]], known[:, :, mask[0]])
+    assert not torch.equal(out[:, :, ~mask[0]], known[:, :, ~mask[0]])
+    t, given = seen[0]
+    assert t.shape == (2, 6) and (t[mask] == 0).all() and (t[~mask] > 0.5).all()
+    assert torch.equal(given, mask)
+
+
+def test_an_edit_at_strength_zero_returns_the_input_and_one_runs_the_whole_schedule():
+    cfg = get_config("smoke")
+    scheduler = make_scheduler(cfg, for_sampling=True)
+    init = torch.randn(1, 4, 2, 4, 4)
+    calls = []
+
+    def model_fn(x, t, cond):
+        calls.append(float(t[0]))
+        return torch.zeros_like(x)
+    assert torch.equal(sample(model_fn, scheduler, init.shape, steps=4, seed=0, strength=0.0,
+                              init=init), init)
+    sample(model_fn, scheduler, init.shape, steps=4, seed=0, strength=0.5, init=init)
+    assert len(calls) == 2 and calls[0] < 1.0
+    with pytest.raises(ValueError, match="strength must be in"):
+        sample(model_fn, scheduler, init.shape, steps=4, strength=1.5, init=init)
+
+
+@pytest.mark.parametrize("known,direction,windows", [
+    ([1] * 8 + [0] * 8, "forward", [(4, 12), (8, 16)]),           # extend: 4 frames of context
+    ([0] * 8 + [1] * 8, "backward", [(4, 12), (0, 8)]),
+    ([1] * 8 + [0] * 4 + [1] * 8, "forward", [(6, 14)]),          # connect: both ends in view
+    ([1] + [0] * 7, "forward", [(0, 8)]),                         # animate
+    ([0] * 20, "forward", [(0, 8), (4, 12), (8, 16), (12, 20)]),  # a long video
+])
+def test_windows_go_where_the_task_needs_them(known, direction, windows):
+    known, placed = torch.tensor(known, dtype=torch.bool), []
+    while not known.all():
+        s, e = next_window(known, 8, 4, direction)
+        placed.append((s, e))
+        known[s:e] = True
+    assert placed == windows
+
+
+# ----------------------------------------------------------------------------------------------
+# The verbs
+
+
+def test_every_verb_returns_the_contracted_shapes(pipe):
+    w = pipe.config.world
+    clip, _ = render_prompt(PROMPT, w, seed=1)                    # (T, H, W, 3)
+    T = w.frames
+    assert pipe.generate(PROMPT, frames=3 * T).shape == (1, 3 * T, w.height, w.width, 3)
+    out = pipe.animate(clip[0], PROMPT)
+    assert out.shape == (1, T, w.height, w.width, 3) and np.array_equal(out[0, 0], clip[0])
+    both = pipe.animate(np.stack([clip[0], clip[1]]), [PROMPT, "a blue square moving up"])
+    assert both.shape[0] == 2
+    for direction in ("forward", "backward"):
+        out = pipe.extend(clip, PROMPT, frames=4, direction=direction)
+        assert out.shape == (1, T + 4, w.height, w.width, 3)
+        given = out[0, :T] if direction == "forward" else out[0, 4:]
+        assert np.array_equal(given, clip)
+    out = pipe.connect(clip, clip[::-1].copy(), PROMPT, frames=2)
+    assert out.shape == (1, 2 * T + 2, w.height, w.width, 3)
+    assert np.array_equal(out[0, :T], clip) and np.array_equal(out[0, T + 2:], clip[::-1])
+    known = np.array([True, True, False, False])
+    out = pipe.fill(clip, known, PROMPT)
+    assert out.shape == (1, T, w.height, w.width, 3) and np.array_equal(out[0, :2], clip[:2])
+    assert pipe.loop(PROMPT).shape == (1, T, w.height, w.width, 3)
+    assert np.array_equal(pipe.edit(clip, PROMPT, strength=0.0)[0], pipe.decode_latents(pipe.encode_clips(clip[None]))[0])
+    assert pipe.edit(clip, PROMPT, strength=0.5).shape == (1, T, w.height, w.width, 3)
+
+
+def test_the_same_seed_gives_the_same_extension(pipe):
+    clip, _ = render_prompt(PROMPT, pipe.config.world, seed=1)
+    a = pipe.extend(clip, PROMPT, frames=4, seed=3)
+    assert np.array_equal(a, pipe.extend(clip, PROMPT, frames=4, seed=3))
+    assert not np.array_equal(a, pipe.extend(clip, PROMPT, frames=4, seed=4))
+
+
+def test_verbs_name_bad_input(pipe):
+    w = pipe.config.world
+    clip, _ = render_prompt(PROMPT, w, seed=1)
+    big, _ = render_prompt(PROMPT, type(w)(**{**w.__dict__, "height": 32, "width": 32}), seed=1)
+    cases = [
+        (lambda: pipe.animate(big[0], PROMPT), "32 x 32 pixels; this checkpoint makes 16 x 16.*resize=True"),
+        (lambda: pipe.extend(clip, PROMPT, frames=3), "multiple of the VAE's temporal compression 2"),
+        (lambda: pipe.extend(clip[:3], PROMPT, frames=2), "T must be 1 .* or a multiple of 2"),
+        (lambda: pipe.extend(clip[:0], PROMPT, frames=2), "hold no frames"),
+        (lambda: pipe.extend(clip, PROMPT, frames=2, direction="sideways"), "direction must be one of"),
+        (lambda: pipe.connect(clip, np.stack([clip, clip]), PROMPT, frames=2), "as many clips B"),
+        (lambda: pipe.connect(clip, big, PROMPT, frames=2), "32 x 32 pixels"),
+        (lambda: pipe.edit(clip, PROMPT, strength=1.5), r"strength must be a number in \[0, 1\]"),
+        (lambda: pipe.edit(clip.astype(np.float32), PROMPT), "must be uint8"),
+        (lambda: pipe.fill(clip, [True], PROMPT), "one entry per frame"),
+        (lambda: pipe.fill(clip, [False] * w.frames, PROMPT), "no frame as known"),
+        (lambda: pipe.animate(clip[0], [PROMPT, PROMPT]), "2 prompts for 1 clips"),
+        (lambda: pipe.generate(PROMPT, frames=3), "T must be 1 .* or a multiple of 2"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    resized = pipe.animate(big[0], PROMPT, resize=True)
+    assert resized.shape[2:4] == (w.height, w.width)
+
+
+def test_every_command_runs(pipe, tmp_path, capsys):
+    w = pipe.config.world
+    clip, _ = render_prompt(PROMPT, w, seed=1)
+    from soralite.video import save_clip
+    save_clip(tmp_path / "frame.png", clip[:1])
+    save_clip(tmp_path / "clip.gif", clip)
+    save_clip(tmp_path / "clip.npy", clip)
+    run, ck = str(tmp_path), str(pipe.run)
+    cases = [
+        (["animate", "--image", f"{run}/frame.png"], w.frames),
+        (["extend", "--clip", f"{run}/clip.gif", "--frames", "4"], w.frames + 4),
+        (["extend", "--clip", f"{run}/clip.npy", "--frames", "4", "--backward"], w.frames + 4),
+        (["connect", "--clip-a", f"{run}/clip.gif", "--clip-b", f"{run}/clip.npy", "--frames", "2"], 2 * w.frames + 2),
+        (["edit", "--clip", f"{run}/clip.gif", "--strength", "0.5"], w.frames),
+    ]
+    for k, (argv, frames) in enumerate(cases):
+        out = tmp_path / f"out{k}.gif"
+        assert main([*argv[:1], "--ckpt", ck, "--prompt", PROMPT, *argv[1:], "--out", str(out), "--quiet"]) == 0
+        assert json.loads(capsys.readouterr().out)["shape"][0] == frames
+    from soralite.video import load_clip
+    assert np.array_equal(load_clip(tmp_path / "out0.gif")[0], clip[0])
+    assert main(["sample", "--ckpt", ck, "--prompt", PROMPT, "--frames", str(3 * w.frames),
+                 "--out", str(tmp_path / "long.npy"), "--quiet"]) == 0
+    assert np.load(tmp_path / "long.npy").shape[0] == 3 * w.frames
+    assert main(["edit", "--ckpt", ck, "--prompt", PROMPT, "--clip", f"{run}/clip.gif", "--strength", "2"]) == 2
+    assert main(["animate", "--ckpt", ck, "--prompt", PROMPT, "--image", f"{run}/missing.png"]) == 2
+    assert "no clip file" in capsys.readouterr().err
+    assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "animate", "--quiet"]) == 0
+    assert "first_frame_psnr_db" in json.loads(capsys.readouterr().out)["animate"]
