@@ -148,8 +148,8 @@ class Attention(nn.Module):
         if axes != "full":
             size = {"t": grid[0]} if axes == "spatial" else {"s": grid[1] * grid[2]}   # group count
             q, k, v = (rearrange(z, GROUPS[axes][0], **size) for z in (q, k, v))    # (B*G, h, n, d)
-        if mask is not None:
-            mask = mask[:, None, None, :]                                   # (B, 1, 1, M)
+        if mask is not None:                                                # True: a key it may see
+            mask = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]   # (B, 1, 1|N, M)
         if self.record is None:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B*G, h, n, d)
         else:
@@ -185,11 +185,16 @@ class DiTBlock(nn.Module):
         n_mod = 3 * (len(self.axes) + 1)      # shift, scale, gate per self-attention and for the MLP
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, n_mod * hidden_size))
 
-    def forward(self, x, c, text, mask, grid, rope=None) -> torch.Tensor:
+    def forward(self, x, c, text, mask, grid, rope=None, self_masks=None) -> torch.Tensor:
+        """`self_masks` (packed sequences, `soralite.models.packing`): per attention kind a mask
+        `(B, N, N)` of the pairs that may attend, used instead of the clip's grid."""
         mods = self.adaLN_modulation(c).chunk(3 * (len(self.axes) + 1), dim=-1)   # (B, D) each
         for i, (axes, norm, attn) in enumerate(zip(self.axes, self.norms, self.attns)):
             shift, scale, gate = mods[3 * i: 3 * i + 3]                     # (B, D) x 3
-            h = attn(modulate(norm(x), shift, scale), rope=rope, axes=axes, grid=grid)  # (B, N, D)
+            if self_masks is not None:
+                h = attn(modulate(norm(x), shift, scale), mask=self_masks[axes], rope=rope)
+            else:
+                h = attn(modulate(norm(x), shift, scale), rope=rope, axes=axes, grid=grid)  # (B, N, D)
             x = x + per_token(gate, x) * h                                  # (B, N, D)
         x = x + self.cross_attn(self.norm_cross(x), context=text, mask=mask)   # (B, N, D)
         shift, scale, gate = mods[-3:]                                      # (B, D) x 3
