@@ -59,6 +59,7 @@ SPATIAL_COMPRESSIONS = (2, 4, 8)
 # the tasks a denoiser trains on (soralite.diffusion.conditioning, notebook 09)
 TASKS = ("text", "first", "last", "ends", "random", "independent")
 DEFAULT_TASKS = "text:0.4,first:0.25,last:0.1,ends:0.1,random:0.1,independent:0.05"
+BATCHINGS = ("bucket", "pack")
 LONGEST_CAPTION_TOKENS = 26           # three objects and the wall, in the standard caption language
 
 HELD_OUT: tuple[tuple[str, str], ...] = tuple(
@@ -167,6 +168,10 @@ class TrainConfig:
     window_overlap: int = 4               # long videos: latent frames each window shares with the last
     context_noise: float = 0.0            # the noise level given frames are shown at when sampling
     edit_strength: float = 0.6            # SDEdit: the share of the schedule an edit re-runs
+    # native sizes (notebook 10, `soralite/train/buckets.py`)
+    sizes: str = ""                       # "FxHxW:weight,..." clips of each size trained on; "" = the world's
+    batching: str = "bucket"              # "bucket" (one size a batch) or "pack" (NaViT sequences)
+    token_budget: int = 0                 # tokens a step; 0 = batch_size x the world's clip tokens
 
 
 @dataclass
@@ -496,6 +501,16 @@ def validate(cfg: Config) -> None:
                                  f"{t_latent})")
     c.number("context_noise", 0, 1, hi_open=True)
     c.number("edit_strength", 0, 1)
+    c.choice("batching", BATCHINGS)
+    c.number("token_budget", 0, integer=True)
+    sizes = parse_sizes(tc.sizes)
+    for size in sizes:
+        problem = size_problem(cfg, *size)
+        if problem:
+            raise ValueError(f"train.sizes: {problem}")
+    tokens = [_tokens(cfg, *s) for s in sizes] or [_tokens(cfg, w.frames, w.height, w.width)]
+    if tc.token_budget and tc.token_budget < max(tokens):
+        c.fail("token_budget", f"0 or at least the largest clip's {max(tokens)} tokens")
 
 
 TASKS = ("text", "first", "last", "ends", "random", "independent")
@@ -523,6 +538,53 @@ def parse_tasks(spec: str) -> dict[str, float]:
         raise ValueError(f"train.tasks must give some task a weight > 0 (got {spec!r}); tasks: "
                          f"{', '.join(TASKS)}")
     return weights
+
+
+def parse_sizes(spec: str) -> dict[tuple[int, int, int], float]:
+    """`"16x32x32:3,1x32x32:1"` -> `{(16, 32, 32): 3.0, (1, 32, 32): 1.0}` (frames x height x width:
+    weight; the weight may be left out, meaning 1); "" -> {} (the world's size alone)."""
+    sizes: dict[tuple[int, int, int], float] = {}
+    for part in str(spec).split(","):
+        if not part.strip():
+            continue
+        dims, _, weight = part.strip().partition(":")
+        try:
+            size = tuple(int(v) for v in dims.lower().split("x"))
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            size, w = (), 0.0
+        if len(size) != 3 or not w > 0 or not math.isfinite(w):
+            raise ValueError(f"train.sizes: {part.strip()!r} is not FRAMESxHEIGHTxWIDTH[:weight] with "
+                             f"a weight > 0, e.g. 16x32x48:1")
+        sizes[size] = sizes.get(size, 0.0) + w
+    return sizes
+
+
+def size_problem(cfg: Config, frames: int, height: int, width: int) -> str | None:
+    """Why a clip of `frames x height x width` cannot be made by `cfg`'s VAE and DiT (None if it
+    can): the sizes that work nearest to it are named."""
+    v, ps = cfg.vae, cfg.dit.patch_size
+    s = v.spatial_compression
+    if frames < 1 or (frames != 1 and frames % v.temporal_compression):
+        return (f"frames={frames} must be 1 (an image) or a multiple of the VAE's temporal "
+                f"compression {v.temporal_compression}; nearest that work: "
+                f"{_nearest(max(frames, 1), v.temporal_compression)}")
+    t = 1 if frames == 1 else frames // v.temporal_compression
+    if t % ps[0]:
+        return f"frames={frames} gives {t} latent frames, which the temporal patch {ps[0]} does not divide"
+    for name, n, p in (("height", height, ps[1]), ("width", width, ps[2])):
+        if n < 16:
+            return f"{name}={n} is below 16 pixels, the smallest the world renders"
+        if n % (s * p):
+            return (f"{name}={n} is not a multiple of {s * p} (the VAE's {s}x times the patch's "
+                    f"{p}); nearest that work: {_nearest(n, s * p)}")
+    return None
+
+
+def _tokens(cfg: Config, frames: int, height: int, width: int) -> int:
+    v, ps = cfg.vae, cfg.dit.patch_size
+    t = 1 if frames == 1 else frames // v.temporal_compression
+    return (t // ps[0]) * (height // v.spatial_compression // ps[1]) * (width // v.spatial_compression // ps[2])
 
 
 def _nearest(n: int, k: int) -> str:

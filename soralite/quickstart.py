@@ -11,16 +11,18 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 from soralite.checkpoint import CheckpointError, CheckpointNotFoundError
 from soralite.config import Config, runs_dir
 from soralite.eval import evaluate
+from soralite.language import HeldOutWarning
 from soralite.models import Denoiser
 from soralite.pipeline import Pipeline
 from soralite.runs import REPORT_FILE, SAMPLES_FILE, VAE_DIR, check_run_folder, run_fits
 from soralite.seeds import stream_seed
-from soralite.train import build_pool, load_vae_for, train
+from soralite.train import SizeMix, load_vae_for, train
 from soralite.video import save_clip
 from soralite.viz import captioned_grid
 from soralite.world import grid_prompts
@@ -44,13 +46,14 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     log(f"[quickstart] VAE ready in {seconds['vae']:.1f} s ({out / VAE_DIR})")
 
     t = time.perf_counter()
-    pool = build_pool(cfg, vae, Denoiser(cfg).tokenizer, out, progress=progress)
+    mix = SizeMix.of(cfg).build(cfg, vae, Denoiser(cfg).tokenizer, out, progress=progress)
     seconds["latent_pool"] = time.perf_counter() - t
-    log(f"[quickstart] {len(pool)} clips encoded to latents {tuple(pool.latents.shape[1:])} "
+    log(f"[quickstart] {sum(len(p) for p in mix.pools.values())} clips encoded to latents "
+        f"({', '.join(str(tuple(p.latents.shape[1:])) for p in mix.pools.values())}) "
         f"in {seconds['latent_pool']:.1f} s")
 
     t = time.perf_counter()
-    result = train(cfg, out, vae=vae, pool=pool, progress=progress, fresh=fresh, log=log)
+    result = train(cfg, out, vae=vae, mix=mix, progress=progress, fresh=fresh, log=log)
     seconds["denoiser"] = time.perf_counter() - t
     last = result.history[-1] if result.history else {}
     log(f"[quickstart] denoiser at step {result.step} in {seconds['denoiser']:.1f} s "
@@ -69,7 +72,9 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
         report = old
     else:
         prompts = grid_prompts(cfg.world)
-        clips = pipe.generate(prompts, seed=stream_seed(cfg.seed, "grid"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", HeldOutWarning)   # the held-out prompts are on purpose
+            clips = pipe.generate(prompts, seed=stream_seed(cfg.seed, "grid"))
         save_clip(out / SAMPLES_FILE, captioned_grid(clips, prompts), fps=cfg.world.fps)
         seconds["samples"] = time.perf_counter() - t
         t = time.perf_counter()

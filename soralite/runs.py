@@ -107,7 +107,8 @@ def run_fits(saved: Config, cfg: Config) -> bool:
 
 def is_run_entry(name: str) -> bool:
     """Whether a file or folder name is one a run folder holds (its own, its locks and temps)."""
-    return name in RUN_ENTRIES or name.startswith(".") or name.endswith(".tmp")
+    return (name in RUN_ENTRIES or name.startswith(".") or name.endswith(".tmp")
+            or (name.startswith("latents-") and name.endswith(".safetensors")))
 
 
 def check_run_folder(run: str | Path) -> None:

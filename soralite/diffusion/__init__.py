@@ -6,7 +6,8 @@ training loops. Every name of `schedules`, `schedulers`, `loss` and `sampler` is
 from soralite.diffusion.conditioning import (GIVEN_NOISE_MAX, GIVEN_NOISE_SHARE, TASKS, Known,
                                              TaskBatch, draw_tasks, level_to_timestep, next_window,
                                              parse_tasks)
-from soralite.diffusion.loss import bucket_index, bucket_names, diffusion_loss
+from soralite.diffusion.loss import (bucket_index, bucket_names, diffusion_loss,
+                                     packed_diffusion_loss)
 from soralite.diffusion.sampler import (Trajectory, cfg_combine, concat_cond, guided_prediction,
                                         sample)
 from soralite.diffusion.schedulers import (OBJECTIVES, PREDICTION_TYPES, SCHEDULERS, TIME_SAMPLINGS,

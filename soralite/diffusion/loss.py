@@ -13,6 +13,7 @@ import torch
 from soralite.diffusion.conditioning import TaskBatch, level_to_timestep
 from soralite.diffusion.schedulers import model_time
 from soralite.diffusion.schedules import randn_like
+from soralite.models.packing import packed_forward
 
 
 def diffusion_loss(model, scheduler, x0: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
@@ -52,6 +53,48 @@ def diffusion_loss(model, scheduler, x0: torch.Tensor, ids: torch.Tensor, mask: 
     return per_sample.mean(), per_sample.detach(), t.detach()
 
 
+def packed_diffusion_loss(model, schedulers: list, x0s: list[torch.Tensor], ids: torch.Tensor,
+                          mask: torch.Tensor, plan, generator: torch.Generator, autocast=None,
+                          tasks: list[TaskBatch | None] | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The loss of clips of different sizes packed into sequences (notebook 10): `x0s[i]
+    (C, T_i, h_i, w_i)` with `schedulers[i]` (each size has its own flow shift), prompts `ids,
+    mask (K, L)`, `plan` a `soralite.models.packing.PackPlan`, `tasks[i]` a one-sample
+    `TaskBatch` or None. Every clip counts once, whatever its size: returns the mean, the
+    per-clip losses `(K,)` and each clip's `t (K,)`."""
+    xs, levels, targets, given, given_mask, keeps, ts = [], [], [], [], [], [], []
+    for i, (x0, sch) in enumerate(zip(x0s, schedulers)):
+        t = sch.sample_timesteps(1, generator=generator).to(x0.device)     # (1,)
+        noise = randn_like(x0[None], generator)                            # (1, C, T, h, w)
+        T = x0.shape[1]
+        task = tasks[i] if tasks is not None else None
+        if task is None:
+            lv = t.expand(T)[None]                                         # (1, T)
+            g = torch.zeros(1, T, dtype=torch.bool, device=x0.device)
+        else:
+            own = sch.sample_timesteps(T, generator=generator).to(x0.device)[None]   # (1, T)
+            g = task.given.to(x0.device)
+            lv = torch.where(task.independent.to(x0.device)[:, None], own, t[:, None].to(own.dtype))
+            lv = torch.where(g, level_to_timestep(sch, task.given_level).to(x0.device, lv.dtype), lv)
+        x_t = sch.add_noise(x0[None], noise, lv).to(x0.dtype)              # (1, C, T, h, w)
+        xs.append(x_t[0])
+        levels.append(model_time(sch, lv[0]).to(x0.device))                # (T,)
+        targets.append(sch.training_target(x0[None], noise, lv).to(x0.dtype)[0])
+        given.append(x_t[0] if bool(g.any()) else None)
+        given_mask.append(g[0])
+        keeps.append((~g[0]).float())
+        ts.append(t[0])
+    with autocast if autocast is not None else torch.autocast(ids.device.type, enabled=False):
+        text, text_mask = model.text_encoder(ids, mask)                     # (K, L, text_dim)
+        preds = packed_forward(model.dit, xs, levels, text, text_mask, plan, given, given_mask)
+    per_clip = []
+    for pred, target, keep in zip(preds, targets, keeps):
+        per_frame = (pred.float() - target).pow(2).mean(dim=(0, 2, 3))   # (T,)
+        per_clip.append((per_frame * keep).sum() / keep.sum().clamp_min(1))
+    per_clip = torch.stack(per_clip)                                        # (K,)
+    return per_clip.mean(), per_clip.detach(), torch.stack(ts).detach()
+
+
 def bucket_index(level: torch.Tensor, buckets: int) -> torch.Tensor:
     """Noise levels in [0, 1] `(B,)` -> bucket indices `(B,)` in `0 .. buckets - 1`."""
     return (level * buckets).long().clamp(0, buckets - 1)
@@ -61,4 +104,4 @@ def bucket_names(buckets: int) -> list[str]:
     return [f"t{k / buckets:.1f}-{(k + 1) / buckets:.1f}" for k in range(buckets)]
 
 
-__all__ = ["diffusion_loss", "bucket_index", "bucket_names"]
+__all__ = ["diffusion_loss", "packed_diffusion_loss", "bucket_index", "bucket_names"]

@@ -274,18 +274,19 @@ def get_scheduler(name: str, **kwargs) -> DDPMScheduler | FlowMatchEulerSchedule
 
 
 
-def make_scheduler(cfg: Config, for_sampling: bool = False):
+def make_scheduler(cfg: Config, for_sampling: bool = False, size=None):
     """The training scheduler of `cfg.train.objective`, or (`for_sampling`) its sampler.
 
     Flow: `FlowMatchEulerScheduler` with the shift `train.flow_shift` (0 = `resolution_shift`
-    of the token count). DDPM: `DDPMScheduler` for training; DDIM for sampling unless
+    of the token count of the world's clips, or of a clip of `size = (frames, height, width)`:
+    more tokens, more shift). DDPM: `DDPMScheduler` for training; DDIM for sampling unless
     `train.sampler` names another scheduler.
     """
     tc = cfg.train
     if tc.objective not in OBJECTIVES:
         raise ValueError(f"train.objective must be one of {OBJECTIVES} (got {tc.objective!r})")
     if tc.objective == "flow":
-        shift = tc.flow_shift if tc.flow_shift > 0 else resolution_shift(num_tokens(cfg))
+        shift = tc.flow_shift if tc.flow_shift > 0 else resolution_shift(num_tokens(cfg, size))
         name = "flow_euler" if not for_sampling or tc.sampler == "auto" else tc.sampler
         if not name.startswith("flow"):
             raise ValueError(f"train.sampler={tc.sampler!r} does not fit objective 'flow'; "

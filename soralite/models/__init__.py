@@ -5,10 +5,10 @@ training: the tokenizer is given its vocabulary (by default the caption language
 from soralite.models.denoiser import Denoiser
 from soralite.models.dit import (DIT_PRESETS, AttentionMaps, DiT, capture_attention, count_parameters,
                                  dit_config)
-from soralite.models.latents import decoder_gains, encode_clips, latent_shape, num_tokens
+from soralite.models.latents import clip_size, decoder_gains, encode_clips, latent_shape, num_tokens
 from soralite.models.text import HFTextEncoder, TextEncoder, Tokenizer
 from soralite.models.vae import DiagonalGaussian, VideoVAE
 
 __all__ = ["Denoiser", "DIT_PRESETS", "AttentionMaps", "DiT", "capture_attention",
-           "count_parameters", "dit_config", "decoder_gains", "encode_clips", "latent_shape",
+           "count_parameters", "dit_config", "clip_size", "decoder_gains", "encode_clips", "latent_shape",
            "num_tokens", "HFTextEncoder", "TextEncoder", "Tokenizer", "DiagonalGaussian", "VideoVAE"]

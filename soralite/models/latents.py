@@ -15,16 +15,25 @@ ENCODE_BATCH = 64                  # clips per VAE call when encoding many
 GAIN_STEP = 0.1                    # finite-difference step, in units of the latents' std
 
 
-def latent_shape(cfg: Config) -> tuple[int, int, int, int]:
-    """`(C, t, h, w)` of a clip's latent under `cfg.vae` (the VAE's time and space compression)."""
-    w, v = cfg.world, cfg.vae
-    t = 1 if w.frames == 1 else w.frames // v.temporal_compression
-    return (v.latent_channels, t, w.height // v.spatial_compression, w.width // v.spatial_compression)
+def clip_size(cfg: Config, size=None) -> tuple[int, int, int]:
+    """`(frames, height, width)`: `size` where given (any of its entries None: the world's)."""
+    w = cfg.world
+    size = size or (None, None, None)
+    return tuple(int(v) if v is not None else d for v, d in zip(size, (w.frames, w.height, w.width)))
 
 
-def num_tokens(cfg: Config) -> int:
+def latent_shape(cfg: Config, size=None) -> tuple[int, int, int, int]:
+    """`(C, t, h, w)` of a clip's latent under `cfg.vae` (the VAE's time and space compression),
+    for the world's clips or a clip of `size = (frames, height, width)`."""
+    v = cfg.vae
+    T, H, W = clip_size(cfg, size)
+    t = 1 if T == 1 else T // v.temporal_compression
+    return (v.latent_channels, t, H // v.spatial_compression, W // v.spatial_compression)
+
+
+def num_tokens(cfg: Config, size=None) -> int:
     """Spacetime patches per clip: the latent's `(t, h, w)` divided by `dit.patch_size`."""
-    _, t, h, w = latent_shape(cfg)
+    _, t, h, w = latent_shape(cfg, size)
     pt, ph, pw = cfg.dit.patch_size
     if t % pt or h % ph or w % pw:
         raise ValueError(f"dit.patch_size {tuple(cfg.dit.patch_size)} does not divide the latent "
@@ -68,4 +77,4 @@ def encode_clips(vae, clips, device=None, batch_size: int = ENCODE_BATCH,
     return torch.cat(out)                                                   # (N, C, t, h, w)
 
 
-__all__ = ["latent_shape", "num_tokens", "per_channel", "decoder_gains", "encode_clips", "ENCODE_BATCH"]
+__all__ = ["clip_size", "latent_shape", "num_tokens", "per_channel", "decoder_gains", "encode_clips", "ENCODE_BATCH"]

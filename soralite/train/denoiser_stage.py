@@ -34,7 +34,7 @@ from soralite.checkpoint import (ConfigMismatchError, flatten_optimizer_state, h
                                  unflatten_optimizer_state, weights_sha256)
 from soralite.config import Config, runs_dir
 from soralite.diffusion import (TASKS, bucket_index, bucket_names, diffusion_loss, draw_tasks,
-                                make_scheduler, noise_level, parse_tasks)
+                                make_scheduler, noise_level, packed_diffusion_loss, parse_tasks)
 from soralite.models import Denoiser
 from soralite.runs import (CONFIG_FILE, DENOISER_DIR, LOG_FILE, VAE_DIR, RunLock, check_run_folder,
                            check_stage, move_aside, read_log, stage_mismatch_help)
@@ -43,7 +43,8 @@ from soralite.seeds import stream_seed
 from soralite.train.ema import EMA
 from soralite.train.loop import fit
 from soralite.train.threads import resolved_threads
-from soralite.train.pool import LatentPool, build_pool
+from soralite.train.buckets import SizeMix
+from soralite.train.pool import LatentPool
 from soralite.train.vae_stage import load_or_train_vae
 
 
@@ -101,39 +102,79 @@ def save_training_state(directory: Path, cfg: Config, model: Denoiser, ema: EMA,
 
 
 class DenoiserStage:
-    """The denoiser's part of `fit`: a batch from the pool, guidance dropout, the diffusion loss;
-    then the EMA, the loss per noise level, the log and the checkpoints."""
+    """The denoiser's part of `fit`: a batch from the pool (or, with many sizes, a bucket or a
+    packed batch from their pools), guidance dropout, the diffusion loss; then the EMA, the loss
+    per noise level, task and size, the log and the checkpoints."""
 
-    def __init__(self, cfg: Config, model: Denoiser, fwd, ema: EMA, optimizer, pool: LatentPool,
+    def __init__(self, cfg: Config, model: Denoiser, fwd, ema: EMA, optimizer, mix: SizeMix,
                  generators: dict[str, torch.Generator], device: torch.device,
                  history: list, log_path: Path | None, ckpt_dir: Path | None, meta: dict):
         self.cfg, self.model, self.fwd, self.ema, self.optimizer = cfg, model, fwd, ema, optimizer
         self.generators, self.device, self.history = generators, device, history
         self.log_path, self.ckpt_dir, self.meta = log_path, ckpt_dir, meta
+        self.mix = mix
         self.scheduler = make_scheduler(cfg)
+        self.schedulers = {s: make_scheduler(cfg, size=s) for s in mix.sizes}
         self.autocast = autocast_context(cfg, device)
-        self.latents = pool.latents.to(device)                             # (N, C, t, h, w)
-        self.ids, self.mask = pool.ids.to(device), pool.mask.to(device)    # (N, L), (N, L)
+        self.pools = {s: (p.latents.to(device), p.ids.to(device), p.mask.to(device))
+                      for s, p in mix.pools.items()}                       # (N, C, t, h, w), (N, L) x 2
+        self.latents, self.ids, self.mask = self.pools[mix.sizes[0]]
         self.null_ids, self.null_mask = model.tokenizer.encode([""], cfg.dit.text_max_length)  # (1, L)
         self.names = bucket_names(cfg.train.loss_buckets)
         self.sums, self.counts = torch.zeros(len(self.names)), torch.zeros(len(self.names))
         self.task_weights = parse_tasks(cfg.train.tasks)
-        self.conditioned = set(self.task_weights) != {"text"} and self.latents.shape[2] > 1
+        self.conditioned = set(self.task_weights) != {"text"}
         self.task_sums, self.task_counts = torch.zeros(len(TASKS)), torch.zeros(len(TASKS))
+        self.size_sums, self.size_counts = torch.zeros(len(mix.sizes)), torch.zeros(len(mix.sizes))
         self.run_loss, self.run_n = 0.0, 0
         self.t_log = self.t0 = time.perf_counter()
 
+    def _tasks(self, batch: int, frames: int):
+        if not self.conditioned or frames < 2:
+            return None
+        return draw_tasks(batch, frames, self.task_weights, self.generators["data"])
+
     def loss(self, step: int):
         tc, g = self.cfg.train, self.generators
-        idx = torch.randint(0, len(self.latents), (tc.batch_size,), generator=g["data"]).to(self.device)
-        x0 = self.latents[idx]                                              # (B, C, t, h, w)
-        ids, mask, _ = drop_prompts(self.ids[idx], self.mask[idx], self.null_ids[0], self.null_mask[0],
+        if not self.mix.single and tc.batching == "pack":
+            return self._packed_loss()
+        size, B = self.mix.sizes[0], tc.batch_size
+        if not self.mix.single:                                             # a bucket: one size
+            size, idx = self.mix.bucket(g["data"])
+            B = len(idx)
+            latents, all_ids, all_mask = self.pools[size]
+        else:
+            latents, all_ids, all_mask = self.latents, self.ids, self.mask
+            idx = torch.randint(0, len(latents), (B,), generator=g["data"])
+        idx = idx.to(self.device)
+        x0 = latents[idx]                                                   # (B, C, t, h, w)
+        ids, mask, _ = drop_prompts(all_ids[idx], all_mask[idx], self.null_ids[0], self.null_mask[0],
                                     tc.cfg_dropout, g["data"])              # (B, L), (B, L)
-        tasks = (draw_tasks(tc.batch_size, x0.shape[2], self.task_weights, g["data"])
-                 if self.conditioned else None)
-        loss, per_sample, t = diffusion_loss(self.fwd, self.scheduler, x0, ids, mask, g["noise"],
-                                             self.autocast, tasks=tasks)
-        return loss, {"per_sample": per_sample, "t": t, "tasks": tasks}
+        tasks = self._tasks(B, x0.shape[2])
+        loss, per_sample, t = diffusion_loss(self.fwd, self.schedulers[size], x0, ids, mask,
+                                             g["noise"], self.autocast, tasks=tasks)
+        sizes = torch.full((B,), self.mix.sizes.index(size), dtype=torch.long)
+        return loss, {"per_sample": per_sample, "t": t, "tasks": tasks and tasks.task, "sizes": sizes}
+
+    def _packed_loss(self):
+        tc, g = self.cfg.train, self.generators
+        picked, plan = self.mix.pack(g["data"])
+        x0s, ids, mask, tasks, sizes = [], [], [], [], []
+        for size, i in picked:
+            latents, all_ids, all_mask = self.pools[size]
+            x0s.append(latents[i])                                          # (C, t, h, w)
+            ids.append(all_ids[i])
+            mask.append(all_mask[i])
+            tasks.append(self._tasks(1, latents.shape[2]))
+            sizes.append(self.mix.sizes.index(size))
+        ids, mask, _ = drop_prompts(torch.stack(ids), torch.stack(mask), self.null_ids[0],
+                                    self.null_mask[0], tc.cfg_dropout, g["data"])   # (K, L) x 2
+        loss, per_sample, t = packed_diffusion_loss(
+            self.model, [self.schedulers[s] for s, _ in picked], x0s, ids, mask, plan, g["noise"],
+            self.autocast, tasks=tasks)
+        task = torch.tensor([0 if tb is None else int(tb.task[0]) for tb in tasks])
+        return loss, {"per_sample": per_sample, "t": t, "tasks": task,
+                      "sizes": torch.tensor(sizes), "padding": plan.padding_share}
 
     def after_step(self, step: int, info: dict) -> dict:
         tc = self.cfg.train
@@ -142,9 +183,11 @@ class DenoiserStage:
         per_sample = info["per_sample"].float().cpu()
         self.sums.index_add_(0, b, per_sample)
         self.counts.index_add_(0, b, torch.ones_like(per_sample))
-        task = info["tasks"].task if info["tasks"] is not None else torch.zeros(len(per_sample), dtype=torch.long)
+        task = info["tasks"] if info["tasks"] is not None else torch.zeros(len(per_sample), dtype=torch.long)
         self.task_sums.index_add_(0, task, per_sample)
         self.task_counts.index_add_(0, task, torch.ones_like(per_sample))
+        self.size_sums.index_add_(0, info["sizes"], per_sample)
+        self.size_counts.index_add_(0, info["sizes"], torch.ones_like(per_sample))
         loss = info["loss"].item()
         self.run_loss, self.run_n = self.run_loss + loss, self.run_n + 1
         if step % tc.log_every == 0 or step == tc.steps:
@@ -156,6 +199,8 @@ class DenoiserStage:
                    "loss_by_task": {n: (float(s / c) if c else None)
                                     for n, s, c in zip(TASKS, self.task_sums, self.task_counts)
                                     if n in self.task_weights},
+                   "loss_by_size": {"x".join(map(str, z)): (float(s / c) if c else None)
+                                    for z, s, c in zip(self.mix.sizes, self.size_sums, self.size_counts)},
                    "clips_per_s": self.run_n * tc.batch_size / max(now - self.t_log, 1e-9),
                    "threads": torch.get_num_threads(),
                    "elapsed_s": now - self.t0}
@@ -163,7 +208,8 @@ class DenoiserStage:
             if self.log_path is not None:
                 with open(self.log_path, "a") as f:
                     f.write(json.dumps(row) + "\n")
-            for acc in (self.sums, self.counts, self.task_sums, self.task_counts):
+            for acc in (self.sums, self.counts, self.task_sums, self.task_counts, self.size_sums,
+                        self.size_counts):
                 acc.zero_()
             self.run_loss, self.run_n, self.t_log = 0.0, 0, now
         return {"loss": f"{loss:.4f}", "lr": f"{info['lr']:.1e}"}
@@ -176,7 +222,8 @@ class DenoiserStage:
 
 def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool | None = None,
           progress: bool = True, device: str | torch.device | None = None,
-          until: int | None = None, fresh: bool = False, log=print) -> TrainResult:
+          until: int | None = None, fresh: bool = False, log=print,
+          mix: SizeMix | None = None) -> TrainResult:
     """Train the denoiser of `cfg` on latents of `vae` for `cfg.train.steps` steps.
 
     With `out` (a run folder), checkpoints go to `out/denoiser/` every `train.checkpoint_every`
@@ -187,24 +234,26 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
     `vae` defaults to the one `load_or_train_vae` loads or trains into `out/vae` (or
     `runs/<preset>/vae`). `until` stops this call at that step (with a checkpoint), as an
     interrupted run would stop: calling `train` again goes on from there. The denoiser folder is
-    locked while it trains. Returns a `TrainResult` whose `ema` is the model to sample with.
+    locked while it trains. `pool` (one size) or `mix` (a built `SizeMix`, `train.sizes`) are
+    the latents to train on, built from `vae` where not given. Returns a `TrainResult` whose
+    `ema` is the model to sample with.
     """
     check_train_config(cfg)
     out = Path(out) if out is not None else None
     if out is None:
-        return _train(cfg, None, vae, pool, progress, device, until, fresh, log)
+        return _train(cfg, None, vae, pool, mix, progress, device, until, fresh, log)
     check_run_folder(out)                          # before any work: never into a stranger's folder
     with RunLock(out / DENOISER_DIR, log=log):
-        return _train(cfg, out, vae, pool, progress, device, until, fresh, log)
+        return _train(cfg, out, vae, pool, mix, progress, device, until, fresh, log)
 
 
-def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, progress: bool, device,
-           until: int | None, fresh: bool, log) -> TrainResult:
+def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, mix: SizeMix | None,
+           progress: bool, device, until: int | None, fresh: bool, log) -> TrainResult:
     tc = cfg.train
     device = torch.device(device or cfg.resolved_device())
     if device.type == "cpu":
         torch.set_flush_denormal(True)            # denormals make CPU backward passes crawl
-    if pool is None and vae is None:
+    if pool is None and mix is None and vae is None:
         vae = load_vae_for(cfg, out, progress=progress, device=device, fresh=fresh, log=log)
     vae_id = weights_sha256(vae.state_dict()) if vae is not None else None
     torch.manual_seed(stream_seed(cfg.seed, "init"))   # the model's initial weights
@@ -249,8 +298,15 @@ def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, progress
     if step >= stop:
         return TrainResult(model, ema.shadow, history, step, 0.0, resumed_from, scale)
 
-    if pool is None:
-        pool = build_pool(cfg, vae, model.tokenizer, out, progress=progress)
+    if mix is None and pool is not None:
+        mix = SizeMix.of(cfg)
+        if not mix.single:
+            raise ValueError("train(pool=...) takes the pool of one size; with train.sizes, give "
+                             "the VAE (or a built SizeMix) so that each size has its pool")
+        mix.pools[mix.sizes[0]] = pool
+    elif mix is None:
+        mix = SizeMix.of(cfg).build(cfg, vae, model.tokenizer, out, progress=progress)
+    pool = mix.pools[mix.sizes[0]]
     if pool.scale is not None:
         if scale is not None and not torch.allclose(scale, pool.scale, rtol=1e-4):
             raise ValueError(f"the latent scale of the pool {pool.scale.tolist()} differs from the "
@@ -262,7 +318,7 @@ def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, progress
         meta["vae_sha256"] = vae_id
     meta["threads"] = resolved_threads(device, tc.threads)
     fwd = torch.compile(model) if tc.compile else model
-    stage = DenoiserStage(cfg, model, fwd, ema, optimizer, pool, generators, device, history,
+    stage = DenoiserStage(cfg, model, fwd, ema, optimizer, mix, generators, device, history,
                           log_path, ckpt_dir, meta)
     result = fit(stage, model, optimizer, start=step, stop=stop, total=tc.steps, base_lr=tc.lr,
                  warmup=tc.warmup_steps, min_lr_ratio=tc.lr_min_ratio, grad_clip=tc.grad_clip,

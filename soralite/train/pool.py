@@ -76,19 +76,29 @@ def vae_fingerprint(vae) -> str:
     return h.hexdigest()[:16]
 
 
-def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: bool = False) -> LatentPool:
-    """Render `train.pool_clips` world clips, encode them with `vae`, tokenize their captions.
+def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: bool = False,
+               size: tuple[int, int, int] | None = None, n: int | None = None, epoch: int = 0,
+               scale: torch.Tensor | None = None) -> LatentPool:
+    """Render `n` (default `train.pool_clips`) world clips, encode them with `vae`, tokenize their
+    captions. `size = (frames, height, width)` renders them at that size natively (the world's
+    own by default; notebook 10), from world epoch `epoch`, with the latent `scale` (default
+    measured here).
 
-    With `out`, the latents are cached in `out/latents.safetensors` (with the fingerprint of the
-    VAE and the world), and read back from there when they still match. Latents are kept in
-    float16, the same whether fresh or read back, so that a resumed run sees the same data."""
-    n, seed = cfg.train.pool_clips, stream_seed(cfg.seed, "pool")
+    With `out`, the latents are cached in `out/latents.safetensors` (or `latents-FxHxW...` for
+    another size), with the fingerprint of the VAE and the world, and read back from there when
+    they still match. Latents are kept in float16, the same whether fresh or read back, so that
+    a resumed run sees the same data."""
+    n, seed = (cfg.train.pool_clips if n is None else n), stream_seed(cfg.seed, "pool")
     if n < 1:
         raise ValueError(f"train.pool_clips must be >= 1 (got {n})")
-    key = json.dumps({"world": dataclasses.asdict(cfg.world), "n": n, "seed": seed,
+    world = cfg.world
+    if size is not None and tuple(size) != (world.frames, world.height, world.width):
+        world = dataclasses.replace(world, frames=size[0], height=size[1], width=size[2])
+    key = json.dumps({"world": dataclasses.asdict(world), "n": n, "seed": seed, "epoch": epoch,
                       "vae": vae_fingerprint(vae), "scaling": cfg.train.latent_scaling},
                      sort_keys=True)
-    path = Path(out) / LATENTS_FILE if out is not None else None
+    name = LATENTS_FILE if world is cfg.world else f"latents-{world.frames}x{world.height}x{world.width}.safetensors"
+    path = Path(out) / name if out is not None else None
     latents = captions = None
     if path is not None and path.exists():
         try:
@@ -101,13 +111,13 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
         except Exception:  # noqa: BLE001 -- a bad cache is rebuilt, never trusted
             latents = captions = None
     if latents is None:
-        scale = latent_scale(cfg, vae)                                      # (C,)
+        scale = latent_scale(cfg, vae) if scale is None else scale          # (C,)
         chunks, captions = [], []
         todo = range(0, n, ENCODE_BATCH)
         if progress:
             todo = tqdm(todo, desc="encoding the latent pool", unit="batch", leave=False)
         for start in todo:
-            batch = generate(cfg.world, min(ENCODE_BATCH, n - start), seed=seed, start=start)
+            batch = generate(world, min(ENCODE_BATCH, n - start), seed=seed, start=start, epoch=epoch)
             chunks.append(encode_clips(vae, batch.clips, scale=scale))      # (b, C, t, h, w)
             captions += batch.captions
         latents = torch.cat(chunks).half()                                  # (N, C, t, h, w)

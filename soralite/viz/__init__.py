@@ -18,6 +18,7 @@ from soralite.viz.attention import (HEAD_MEAN, HEAT_CMAP, attention_distance, at
                                     plot_attention_distance, plot_word_attention, query_index,
                                     token_spacing, upsample_heat, word_attention_clips,
                                     word_heatmaps)
+from soralite.viz.conditioning import OUTLINE_RGB, latent_to_frames, outline_frames, task_strip
 from soralite.viz.frames import (FIGURE_DPI, FRAME_INCHES, MAX_STRIP_FRAMES, TEXT_SIZE, _as_clip,
                                  figure_rgb, frame_strip, new_figure, upscale)
 from soralite.viz.grids import GRID_SCALE, caption_band, captioned_grid
@@ -39,3 +40,4 @@ __all__ = ["HEAD_MEAN", "HEAT_CMAP", "attention_distance", "attention_distances"
            "steps_animation", "trajectory_clips", "TRUTH_RGB", "TRUTH_SCALE", "draw_scene_truth",
            "draw_tracks", "labels_rgb", "plot_palette", "plot_scene_truth", "track_summary",
            "truth_box", "HISTORY_SIZE", "plot_history"]
+__all__ += ["OUTLINE_RGB", "latent_to_frames", "outline_frames", "task_strip"]
