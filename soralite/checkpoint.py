@@ -56,6 +56,14 @@ class ConfigMismatchError(CheckpointError):
     """The checkpoint was saved with a config that differs from the one asked for."""
 
 
+class CorruptCheckpointError(CheckpointError):
+    """A file of the checkpoint does not match its manifest (truncated or altered)."""
+
+
+_CORRUPT_HELP = ("train it anew with --fresh (the corrupt files are moved to replaced/, not "
+                 "deleted), or restore the folder from a copy")
+
+
 class TargetError(CheckpointError):
     """A save was refused: the target is a file, or a folder that is not a checkpoint of that kind."""
 
@@ -106,6 +114,7 @@ def save_pretrained(directory: str | os.PathLike, config_dict: dict[str, Any],
         head = {"kind": kind} if kind else {}
         _write_file(tmp / MANIFEST_FILE, _json_bytes({**head, "files": manifest}, "manifest"))
         _fsync_dir(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())                  # mkdtemp makes it private (0700)
         _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -166,6 +175,12 @@ def saved_weights_sha256(directory: str | os.PathLike) -> str | None:
         return manifest["files"][WEIGHTS_FILE]["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_file(path: Path, data: bytes) -> dict[str, Any]:
@@ -275,10 +290,14 @@ def load_pretrained(directory: str | os.PathLike, load_extra: bool = True) -> Ch
         data = (path / name).read_bytes()
         if manifest and name in manifest:
             want = manifest[name]
-            if len(data) != want["bytes"] or hashlib.sha256(data).hexdigest() != want["sha256"]:
-                raise CheckpointError(
-                    f"{path / name} is corrupt: its size or sha256 differs from {MANIFEST_FILE} "
-                    f"({len(data)} bytes, expected {want['bytes']}); delete the checkpoint or save it again")
+            if len(data) != want["bytes"]:
+                raise CorruptCheckpointError(
+                    f"{path / name} is corrupt: {len(data)} bytes where {MANIFEST_FILE} records "
+                    f"{want['bytes']} (truncated or overwritten); {_CORRUPT_HELP}")
+            if hashlib.sha256(data).hexdigest() != want["sha256"]:
+                raise CorruptCheckpointError(
+                    f"{path / name} is corrupt: its sha256 differs from the one {MANIFEST_FILE} "
+                    f"records (its bytes were changed); {_CORRUPT_HELP}")
         return data
 
     config = _parse_json(read(CONFIG_FILE), path / CONFIG_FILE)
@@ -347,7 +366,9 @@ def load_state_dict_strict(module: torch.nn.Module, state_dict: dict[str, torch.
     if missing or unexpected or shapes:
         raise CheckpointError(f"the weights at {directory} do not fit this model: "
                               f"missing {missing or 'none'}; unexpected {unexpected or 'none'}; "
-                              f"shape (checkpoint vs model) {shapes or 'all match'}")
+                              f"shape (checkpoint vs model) {shapes or 'all match'}. A checkpoint "
+                              f"of an earlier soralite? Train it again (--fresh keeps the old one "
+                              f"in replaced/)")
     module.load_state_dict(state_dict)
 
 

@@ -362,7 +362,9 @@ def _sample(args: argparse.Namespace) -> int:
     prompts = list(args.prompt) + (prompt_set(args.prompt_set) if args.prompt_set else [])
     if not prompts:
         raise ValueError("give at least one --prompt (or --prompt-set NAME)")
-    prompts = pipe.check_prompts(prompts, allow_empty=args.allow_empty)
+    with warnings.catch_warnings():                  # generate gives the held-out note, once
+        warnings.simplefilter("ignore", HeldOutWarning)
+        prompts = pipe.check_prompts(prompts, allow_empty=args.allow_empty)
     out = args.out
     if out is None:                                  # named by what made it: remade when that changes
         tag = f"-n{args.steps}" if args.steps else ""

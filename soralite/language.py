@@ -131,6 +131,9 @@ def check_prompt_in_world(spec: PromptSpec, world: WorldConfig, prompt: str = ""
         raise PromptError(f"{prompt!r} asks for the wall, but this world never shows one "
                           f"(world.wall_prob = 0); leave out '{WALL_PHRASE.strip(', ')}'")
     if not world.min_objects <= len(spec.objects) <= world.max_objects:
+        if world.min_objects == world.max_objects:
+            raise PromptError(f"{len(spec.objects)} objects in {prompt!r}; this world shows exactly "
+                              f"{world.min_objects} object{'s' if world.min_objects > 1 else ''} a clip")
         raise PromptError(f"{len(spec.objects)} objects in {prompt!r}; this world shows "
                           f"{world.min_objects} to {world.max_objects}")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, check_config,
+from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, check_config, checkpoint_kind,
                                  load_pretrained, load_state_dict_strict, save_pretrained,
                                  saved_weights_sha256, weights_sha256)
 from soralite import verbs
-from soralite.config import HELD_OUT, Config
+from soralite.config import HELD_OUT, Config, size_problem
 from soralite.diffusion import Known, make_scheduler, model_time, next_window, sample
 from soralite.language import HeldOutWarning, PromptError, parse_prompt
 from soralite.models import Denoiser, VideoVAE, count_parameters, encode_clips, latent_shape
@@ -49,6 +49,7 @@ class Pipeline:
         self.denoiser = denoiser.to(self.device).eval()
         self.scheduler = scheduler or make_scheduler(config, for_sampling=True)
         self.step = 0                       # training steps behind the weights
+        self._schedulers: dict = {}         # samplers of other sizes (their flow shift)
         self.run: Path | None = None        # the folder it was loaded from, if any
         C = config.vae.latent_channels
         if latent_scale is None:
@@ -80,6 +81,10 @@ class Pipeline:
     def from_pretrained(cls, directory: str | os.PathLike, device=None) -> "Pipeline":
         """Load `directory` (config.json, vae/, denoiser/); errors name what is missing or differs."""
         directory = Path(directory)
+        kind = checkpoint_kind(directory)
+        if kind is not None:
+            raise CheckpointError(f"{directory} is a {kind} checkpoint, not a run folder: load the "
+                                  f"run folder that holds it ({directory.parent})")
         if not (directory / CONFIG_FILE).is_file():
             raise CheckpointNotFoundError(f"no pipeline at {directory}: {CONFIG_FILE} is missing "
                                           f"(make one with `soralite quickstart --out {directory}`)")
@@ -170,7 +175,7 @@ class Pipeline:
             if pairs and self.config.world.exclude_held_out:
                 warnings.warn(f"{', '.join(pairs)} in {p!r} is a held-out pair: this model never saw "
                               f"it in training, so the sample measures compositional "
-                              f"generalization", HeldOutWarning, stacklevel=3)
+                              f"generalization", HeldOutWarning, stacklevel=2)
         return prompts
 
     @torch.no_grad()
@@ -191,22 +196,58 @@ class Pipeline:
         return model_fn
 
     def _sampling(self, seed, steps, guidance, scheduler):
+        """Checked sampling settings with the config's defaults; `scheduler` stays None where not
+        given, so that each window samples with the scheduler of its own size."""
         seed, steps, guidance = check_sampling(seed, steps, guidance)
         tc = self.config.train
         return (seed, steps or tc.sample_steps, tc.guidance_scale if guidance is None else guidance,
-                scheduler or self.scheduler)
+                scheduler)
+
+    def scheduler_for(self, latent: tuple[int, int, int]):
+        """The sampler for latents `(t, h, w)`: `pipe.scheduler` at the training size; at another
+        size the same kind, with the flow shift of that size's token count (notebook 10)."""
+        if tuple(latent) == tuple(latent_shape(self.config)[1:]):
+            return self.scheduler
+        c, s = self.vae.temporal_compression, self.vae.spatial_compression
+        size = (1 if latent[0] == 1 else latent[0] * c, latent[1] * s, latent[2] * s)
+        if size not in self._schedulers:
+            self._schedulers[size] = make_scheduler(self.config, for_sampling=True, size=size)
+        return self._schedulers[size]
+
+    def size(self, frames: int | None = None, height: int | None = None,
+             width: int | None = None) -> tuple[int, int, int]:
+        """A clip size `(frames, height, width)` (None: the world's), checked: a size the VAE and
+        the patch cannot cut is an error that names the nearest sizes that work."""
+        w = self.config.world
+        size = (w.frames if frames is None else frames, w.height if height is None else height,
+                w.width if width is None else width)
+        for name, v in zip(("frames", "height", "width"), size):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{name} must be an integer (got {v!r})")
+        problem = size_problem(self.config, *size)
+        if problem:
+            raise ValueError(problem)
+        return size
+
+    @property
+    def window(self) -> int:
+        """Latent frames of one window: the training clips' (longer videos slide windows)."""
+        return latent_shape(self.config)[1]
 
     @torch.no_grad()
     def sample_latents(self, prompts: list[str], frames: int, generator: torch.Generator,
-                       steps: int, guidance: float, scheduler, known: Known | None = None,
+                       steps: int, guidance: float, scheduler=None, known: Known | None = None,
                        strength: float | None = None, init: torch.Tensor | None = None,
                        return_trajectory: bool = False, progress: bool = False,
-                       batch_size: int = SAMPLE_BATCH):
+                       batch_size: int = SAMPLE_BATCH, hw: tuple[int, int] | None = None):
         """One window: scaled latents `(N, C, frames, h, w)` for checked `prompts`, from noise drawn
         from `generator`, conditioned on `known` given frames (`soralite.diffusion.Known`) and/or
-        edited from `init` at `strength` (SDEdit); the building block of every verb."""
+        edited from `init` at `strength` (SDEdit); the building block of every verb. `hw` is the
+        latent's `(h, w)` (default the training size's); `scheduler` None picks the size's own."""
         N = len(prompts)
         C, _, h, w = latent_shape(self.config)
+        h, w = hw or (h, w)
+        scheduler = scheduler or self.scheduler_for((frames, h, w))
         shape = (N, C, frames, h, w)
         noise = torch.randn(shape, generator=generator)                     # (N, C, T, h, w)
         text, mask = self.encode_prompts(prompts)                          # (N, L, D), (N, L)
@@ -238,17 +279,16 @@ class Pipeline:
         by window (`soralite.diffusion.next_window`): each window of the training length holds
         the frames it makes and the known or already made frames around them, which it is
         conditioned on. This is extension, connection, filling and long videos at once."""
-        W = latent_shape(self.config)[1]
         known = torch.as_tensor(known, dtype=torch.bool).clone()           # (L,)
         timeline = timeline.clone()
         level = self.config.train.context_noise
         while not bool(known.all()):
-            s, e = next_window(known, W, self.config.train.window_overlap, direction)
+            s, e = next_window(known, self.window, self.config.train.window_overlap, direction)
             mask = known[s:e][None].expand(len(prompts), -1)               # (N, e - s)
             given = Known(timeline[:, :, s:e], mask, level) if bool(mask.any()) else None
-            timeline[:, :, s:e] = self.sample_latents(prompts, e - s, generator, steps, guidance,
-                                                      scheduler, known=given,
-                                                      progress=progress).to(timeline.device)
+            timeline[:, :, s:e] = self.sample_latents(
+                prompts, e - s, generator, steps, guidance, scheduler, known=given,
+                progress=progress, hw=tuple(timeline.shape[3:])).to(timeline.device)
             known[s:e] = True
         return timeline
 
@@ -256,22 +296,22 @@ class Pipeline:
     def generate_latents(self, prompts, seed: int = 0, steps: int | None = None,
                          guidance: float | None = None, return_trajectory: bool = False,
                          progress: bool = False, batch_size: int = SAMPLE_BATCH, scheduler=None,
-                         allow_empty: bool = False, frames: int | None = None):
+                         allow_empty: bool = False, frames: int | None = None,
+                         height: int | None = None, width: int | None = None):
         """Scaled latents `(N, C, t, h, w)` for the prompts (and the `Trajectory` if asked);
-        `scheduler` samples instead of `pipe.scheduler` for this call; `frames` longer than the
-        training clips are made by a sliding window (`fill_latents`)."""
+        `scheduler` samples instead of `pipe.scheduler` for this call; any size `frames x height
+        x width` the patch divides (`size`); `frames` longer than the training clips are made by
+        a sliding window (`fill_latents`)."""
         prompts = self.check_prompts(prompts, allow_empty)
         seed, steps, guidance, scheduler = self._sampling(seed, steps, guidance, scheduler)
-        T = self.latent_frames(frames)
-        W = latent_shape(self.config)[1]
+        C, T, h, w = latent_shape(self.config, self.size(frames, height, width))
         generator = torch.Generator().manual_seed(seed)
-        if T <= W:
+        if T <= self.window:
             return self.sample_latents(prompts, T, generator, steps, guidance, scheduler,
                                        return_trajectory=return_trajectory, progress=progress,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, hw=(h, w))
         if return_trajectory:
             raise ValueError(f"return_trajectory needs one window: frames <= {self.config.world.frames}")
-        C, _, h, w = latent_shape(self.config)
         timeline = torch.zeros(len(prompts), C, T, h, w)
         return self.fill_latents(timeline, torch.zeros(T, dtype=torch.bool), prompts, generator,
                                  steps, guidance, scheduler, progress=progress)
@@ -305,7 +345,8 @@ class Pipeline:
 
     def generate(self, prompts, seed: int = 0, steps: int | None = None, guidance: float | None = None,
                  return_trajectory: bool = False, progress: bool = False, scheduler=None,
-                 allow_empty: bool = False, frames: int | None = None):
+                 allow_empty: bool = False, frames: int | None = None, height: int | None = None,
+                 width: int | None = None):
         """Clips `uint8 (N, T, H, W, 3)` for the prompts; the same seed gives the same clips.
 
         `steps` and `guidance` (the guidance_scale) default to `config.train.sample_steps` and
@@ -313,11 +354,14 @@ class Pipeline:
         of `pipe.scheduler`. `frames` (default: the training length; 1 or a multiple of the
         VAE's temporal compression) longer than the training clips are made by a sliding window
         in which each window is conditioned on the last `train.window_overlap` latent frames of
-        the one before. With `return_trajectory`, returns `(clips, trajectory)`, the sampler's
+        the one before. `frames`, `height`, `width` ask for any size the patch divides
+        (notebook 10); `frames=1` gives images `(N, 1, H, W, 3)`, and each size samples with the
+        flow shift of its token count. With `return_trajectory`, returns `(clips, trajectory)`, the sampler's
         `Trajectory` of scaled latents. `allow_empty` accepts the empty prompt "" (an
         unconditional sample); see `check_prompts`."""
         res = self.generate_latents(prompts, seed, steps, guidance, return_trajectory, progress,
-                                    scheduler=scheduler, allow_empty=allow_empty, frames=frames)
+                                    scheduler=scheduler, allow_empty=allow_empty, frames=frames,
+                                    height=height, width=width)
         z, trajectory = res if return_trajectory else (res, None)
         clips = self.decode_latents(z, frames)
         return (clips, trajectory) if return_trajectory else clips
@@ -361,8 +405,8 @@ def check_sampling(seed, steps, guidance) -> tuple[int, int | None, float | None
                          f"train.sample_steps (got {steps!r})")
     if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
                                  or not math.isfinite(guidance)):
-        raise ValueError(f"guidance must be a finite number (1 = no guidance, 0 = unconditional), "
-                         f"or None for the config's train.guidance_scale (got {guidance!r})")
+        raise ValueError(f"guidance must be a finite number (1 = no guidance, 0 = unconditional); "
+                         f"leave it out for the config's train.guidance_scale (got {guidance!r})")
     return seed, steps, guidance
 
 

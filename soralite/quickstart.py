@@ -22,7 +22,7 @@ from soralite.models import Denoiser
 from soralite.pipeline import Pipeline
 from soralite.runs import REPORT_FILE, SAMPLES_FILE, VAE_DIR, check_run_folder, run_fits
 from soralite.seeds import stream_seed
-from soralite.train import SizeMix, load_vae_for, train
+from soralite.train import SizeMix, check_denoiser, load_vae_for, train
 from soralite.video import save_clip
 from soralite.viz import captioned_grid
 from soralite.world import grid_prompts
@@ -45,6 +45,7 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     seconds["vae"] = time.perf_counter() - t0
     log(f"[quickstart] VAE ready in {seconds['vae']:.1f} s ({out / VAE_DIR})")
 
+    check_denoiser(cfg, out, vae, fresh)             # before the pool is built: nothing changes
     t = time.perf_counter()
     mix = SizeMix.of(cfg).build(cfg, vae, Denoiser(cfg).tokenizer, out, progress=progress)
     seconds["latent_pool"] = time.perf_counter() - t
@@ -93,7 +94,7 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     log(f"[quickstart] adherence in-distribution {_pct(report.get('adherence_in_distribution'))}, "
         f"held-out {_pct(report.get('adherence_held_out'))}; times (s): "
         + ", ".join(f"{k} {v:.1f}" for k, v in report.get("seconds", {}).items()))
-    log(f"[quickstart] wrote {out / SAMPLES_FILE} and {report_path}; "
+    log(f"[quickstart] {'kept' if report is old else 'wrote'} {out / SAMPLES_FILE} and {report_path}; "
         f"load it with soralite.Pipeline.from_pretrained({str(out)!r})")
     return report
 

@@ -191,7 +191,11 @@ class RunLock:
                 if holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
                     raise CheckpointError(f"{self.path} is already being trained by this "
                                           f"process") from None
-                if holder.get("host", me["host"]) == me["host"] and _alive(holder.get("pid")):
+                if holder.get("host", me["host"]) != me["host"]:
+                    raise CheckpointError(f"{self.path} is locked by process {holder.get('pid')} on "
+                                          f"host {holder.get('host')}, which this machine cannot "
+                                          f"check; if that training is gone, delete {self.file}") from None
+                if _alive(holder.get("pid")):
                     raise CheckpointError(f"another training (process {holder.get('pid')}) is "
                                           f"writing to {self.path}; "
                                           f"wait for it to finish or stop it, or train into "

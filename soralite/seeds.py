@@ -27,6 +27,7 @@ TORCH_STREAMS: dict[str, int] = {
     "init": 0,                        # torch.manual_seed(s): a model's initial weights
     "data": 1,                        # denoiser batches and guidance dropout
     "noise": 2,                       # denoiser noise levels and noise
+    "vae_noise": 0,                   # the VAE posterior's samples while it trains (a CUDA or CPU generator)
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from soralite.config import size_problem
 from soralite.models import latent_shape
 from soralite.video import resize_clip
 
@@ -24,11 +25,13 @@ DIRECTIONS = ("forward", "backward")
 # Inputs: clips and images of the checkpoint's size, prompts for each
 
 
-def as_clips(pipe, clips, what: str = "clips", resize: bool = False, allow_images: bool = False) -> np.ndarray:
-    """Clips as `uint8 (N, T, H, W, 3)` of the checkpoint's size: one clip may be `(T, H, W, 3)`,
-    (with `allow_images`) an image `(H, W, 3)` or images `(N, H, W, 3)` become one-frame clips.
-    Another size is an error unless `resize` (cover, then centre-crop); a frame count the VAE
-    cannot split is an error."""
+def as_clips(pipe, clips, what: str = "clips", resize: bool = False, allow_images: bool = False,
+             height: int | None = None, width: int | None = None) -> np.ndarray:
+    """Clips as `uint8 (N, T, H, W, 3)`: one clip may be `(T, H, W, 3)`, (with `allow_images`) an
+    image `(H, W, 3)` or images `(N, H, W, 3)` become one-frame clips. Any size the model can cut
+    is kept (native sizes, notebook 10); with `resize` they are resized (cover, then centre-crop)
+    to `height x width` (default the checkpoint's). A size the patch does not divide, or a frame
+    count the VAE cannot split, is an error that says what works."""
     x = np.asarray(clips)
     if x.dtype != np.uint8:
         raise ValueError(f"{what} must be uint8 (0..255); got {x.dtype} (convert model tensors "
@@ -44,14 +47,18 @@ def as_clips(pipe, clips, what: str = "clips", resize: bool = False, allow_image
         raise ValueError(f"{what} must be {shapes}; got shape {np.asarray(clips).shape}")
     if 0 in x.shape:
         raise ValueError(f"{what} hold no frames (shape {np.asarray(clips).shape})")
-    H, W = pipe.config.world.height, pipe.config.world.width
-    if x.shape[2:4] != (H, W):
-        if not resize:
-            raise ValueError(f"{what} are {x.shape[2]} x {x.shape[3]} pixels; this checkpoint makes "
-                             f"{H} x {W}: pass resize=True (--resize) to cover and centre-crop them")
+    H = pipe.config.world.height if height is None else height
+    W = pipe.config.world.width if width is None else width
+    if resize and x.shape[2:4] != (H, W):
         x = np.stack([resize_clip(c, H, W) for c in x])
-    if not allow_images:
-        pipe.vae.latent_frames(x.shape[1])                                  # a clear error if not
+    frames = 1 if allow_images else x.shape[1]
+    problem = size_problem(pipe.config, frames, x.shape[2], x.shape[3])
+    if problem:
+        spatial = size_problem(pipe.config, 1, x.shape[2], x.shape[3]) is not None
+        raise ValueError(f"{what} of {frames} x {x.shape[2]} x {x.shape[3]} (frames x height x "
+                         f"width): {problem}" + (f"; or pass resize=True (--resize) to cover and "
+                                                 f"centre-crop them to {H} x {W}"
+                                                 if spatial and not resize else ""))
     return x
 
 
@@ -81,8 +88,10 @@ def _run(pipe, timeline, known, prompts, seed, steps, guidance, direction="forwa
                              direction=direction, progress=progress)
 
 
-def _timeline(pipe, n: int, frames: int) -> torch.Tensor:
-    C, _, h, w = latent_shape(pipe.config)
+def _timeline(pipe, n: int, frames: int, clips: np.ndarray | None = None) -> torch.Tensor:
+    """Zeros `(n, C, frames, h, w)` at the latent size of `clips` (default the training size)."""
+    size = None if clips is None else (1, clips.shape[2], clips.shape[3])
+    C, _, h, w = latent_shape(pipe.config, size)
     return torch.zeros(n, C, frames, h, w)
 
 
@@ -92,14 +101,15 @@ def _timeline(pipe, n: int, frames: int) -> torch.Tensor:
 
 def animate(pipe, images, prompts, seed: int = 0, frames: int | None = None, steps=None,
             guidance=None, resize: bool = False, progress: bool = False,
-            exact: bool = True) -> np.ndarray:
+            exact: bool = True, height: int | None = None, width: int | None = None) -> np.ndarray:
     """Clips whose first frame is the image: `images (H, W, 3)` or `(N, H, W, 3)` -> `(N, T, H, W, 3)`.
     The image is encoded as a still (the VAE's image convention) and given as the first latent
-    frame; `frames` (default the training length) may be longer (a sliding window)."""
-    imgs = as_clips(pipe, images, "images", resize, allow_images=True)     # (N, 1, H, W, 3)
+    frame; `frames` (default the training length) may be longer (a sliding window). The clip
+    has the image's size (or, with `resize`, `height x width`)."""
+    imgs = as_clips(pipe, images, "images", resize, allow_images=True, height=height, width=width)
     prompts = prompts_for(pipe, prompts, len(imgs))
     T = pipe.latent_frames(frames)
-    timeline = _timeline(pipe, len(imgs), T)
+    timeline = _timeline(pipe, len(imgs), T, imgs)
     timeline[:, :, :1] = pipe.encode_clips(imgs)                           # (N, C, 1, h, w)
     known = torch.zeros(T, dtype=torch.bool)
     known[0] = True
@@ -122,7 +132,7 @@ def extend(pipe, clips, prompts, frames: int, direction: str = "forward", seed: 
     n = _frames(pipe, frames)
     z = pipe.encode_clips(x)                                                # (N, C, Tl, h, w)
     Tl = z.shape[2]
-    timeline = _timeline(pipe, len(x), Tl + n)
+    timeline = _timeline(pipe, len(x), Tl + n, x)
     known = torch.zeros(Tl + n, dtype=torch.bool)
     given = slice(0, Tl) if direction == "forward" else slice(n, n + Tl)
     timeline[:, :, given], known[given] = z, True
@@ -143,11 +153,14 @@ def connect(pipe, clips_a, clips_b, prompts, frames: int, seed: int = 0, steps=N
     b = as_clips(pipe, clips_b, "clips_b", resize)
     if len(a) != len(b):
         raise ValueError(f"connect needs as many clips B as clips A (got {len(a)} and {len(b)})")
+    if a.shape[2:4] != b.shape[2:4]:
+        raise ValueError(f"clips A are {a.shape[2]} x {a.shape[3]} pixels and clips B "
+                         f"{b.shape[2]} x {b.shape[3]}: connect needs one size (or resize=True)")
     prompts = prompts_for(pipe, prompts, len(a))
     n = _frames(pipe, frames)
     za, zb = pipe.encode_clips(a), pipe.encode_clips(b)                    # (N, C, Ta', h, w), ...
     Ta, Tb = za.shape[2], zb.shape[2]
-    timeline = _timeline(pipe, len(a), Ta + n + Tb)
+    timeline = _timeline(pipe, len(a), Ta + n + Tb, a)
     timeline[:, :, :Ta], timeline[:, :, Ta + n:] = za, zb
     known = torch.ones(Ta + n + Tb, dtype=torch.bool)
     known[Ta:Ta + n] = False
@@ -184,7 +197,7 @@ def fill(pipe, clips, known, prompts, seed: int = 0, steps=None, guidance=None,
 
 
 def loop(pipe, prompts, frames: int | None = None, seed: int = 0, steps=None, guidance=None,
-         progress: bool = False) -> np.ndarray:
+         progress: bool = False, height: int | None = None, width: int | None = None) -> np.ndarray:
     """A clip of `frames` frames (default the training length) whose last frame leads into its
     first: a first part from the prompt, then a transition of about half the clip made, as
     `connect` makes one, from the first part's end into its own start."""
@@ -197,8 +210,8 @@ def loop(pipe, prompts, frames: int | None = None, seed: int = 0, steps=None, gu
     g = max(1, min(L // 2, W - 2))                                          # the transition
     head = min(2, L - g, max(1, (W - g) // 2))                              # start frames it leads into
     c = pipe.vae.temporal_compression
-    base = pipe.generate_latents(prompts, seed, steps, guidance,
-                                 frames=max(L - g, W) * c)[:, :, :L - g]    # (N, C, L - g, h, w)
+    base = pipe.generate_latents(prompts, seed, steps, guidance, frames=max(L - g, W) * c,
+                                 height=height, width=width)[:, :, :L - g]  # (N, C, L - g, h, w)
     seed, steps_, guidance_, scheduler = pipe._sampling(seed, steps, guidance, None)
     generator = torch.Generator().manual_seed(seed + 1)
     timeline = torch.cat([base, torch.zeros_like(base[:, :, :g]), base[:, :, :head]], dim=2)

@@ -233,26 +233,28 @@ def test_verbs_name_bad_input(pipe):
     w = pipe.config.world
     clip, _ = render_prompt(PROMPT, w, seed=1)
     big, _ = render_prompt(PROMPT, type(w)(**{**w.__dict__, "height": 32, "width": 32}), seed=1)
+    odd, _ = render_prompt(PROMPT, type(w)(**{**w.__dict__, "height": 20, "width": 20}), seed=1)
     cases = [
-        (lambda: pipe.animate(big[0], PROMPT), "32 x 32 pixels; this checkpoint makes 16 x 16.*resize=True"),
+        (lambda: pipe.animate(odd[0], PROMPT), "height=20 is not a multiple of 8.*16 or 24.*resize=True"),
         (lambda: pipe.extend(clip, PROMPT, frames=3), "multiple of the VAE's temporal compression 2"),
-        (lambda: pipe.extend(clip[:3], PROMPT, frames=2), "T must be 1 .* or a multiple of 2"),
+        (lambda: pipe.extend(clip[:3], PROMPT, frames=2), r"frames=3 must be 1 \(an image\) or a multiple of the VAE's temporal compression 2"),
         (lambda: pipe.extend(clip[:0], PROMPT, frames=2), "hold no frames"),
         (lambda: pipe.extend(clip, PROMPT, frames=2, direction="sideways"), "direction must be one of"),
         (lambda: pipe.connect(clip, np.stack([clip, clip]), PROMPT, frames=2), "as many clips B"),
-        (lambda: pipe.connect(clip, big, PROMPT, frames=2), "32 x 32 pixels"),
+        (lambda: pipe.connect(clip, big, PROMPT, frames=2), "connect needs one size"),
         (lambda: pipe.edit(clip, PROMPT, strength=1.5), r"strength must be a number in \[0, 1\]"),
         (lambda: pipe.edit(clip.astype(np.float32), PROMPT), "must be uint8"),
         (lambda: pipe.fill(clip, [True], PROMPT), "one entry per frame"),
         (lambda: pipe.fill(clip, [False] * w.frames, PROMPT), "no frame as known"),
         (lambda: pipe.animate(clip[0], [PROMPT, PROMPT]), "2 prompts for 1 clips"),
-        (lambda: pipe.generate(PROMPT, frames=3), "T must be 1 .* or a multiple of 2"),
+        (lambda: pipe.generate(PROMPT, frames=3), "frames=3 must be 1 .*nearest that work: 2 or 4"),
     ]
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
-    resized = pipe.animate(big[0], PROMPT, resize=True)
+    resized = pipe.animate(odd[0], PROMPT, resize=True)
     assert resized.shape[2:4] == (w.height, w.width)
+    assert pipe.animate(big[0], PROMPT).shape[2:4] == (32, 32)     # a size the patch divides: kept
 
 
 def test_every_command_runs(pipe, tmp_path, capsys):

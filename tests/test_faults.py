@@ -362,3 +362,55 @@ def test_the_tracker_floor_is_reported_beside_adherence(run_dir):
     assert 0 <= ev["tracker_floor"] <= 1
     low, high = ev["adherence_in_distribution_ci"]
     assert low <= ev["adherence_in_distribution"] <= high
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. More faults: corrupt weights, a checkpoint given for a run, exports, locks of other hosts
+
+
+def test_corrupt_weights_are_named_and_fresh_moves_them_aside(run_dir, tmp_path):
+    run = copy_run(run_dir, tmp_path)
+    weights = run / "denoiser" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="its sha256 differs.*--fresh"):
+        quickstart(smoke(), run, **QUIET)
+    quickstart(smoke(), run, fresh=True, **QUIET)
+    assert any(p.name.startswith("denoiser-") for p in (run / REPLACED_DIR).iterdir())
+    assert Pipeline.from_pretrained(run).step == smoke().train.steps
+
+
+def test_a_stage_checkpoint_given_for_a_run_folder_says_so(run_dir):
+    with pytest.raises(CheckpointError, match="is a vae checkpoint, not a run folder.*holds it"):
+        Pipeline.from_pretrained(run_dir / "vae")
+
+
+def test_a_changed_pool_is_refused_before_anything_is_rebuilt(run_dir, tmp_path):
+    run = copy_run(run_dir, tmp_path)
+    before = (run / "latents.safetensors").read_bytes()
+    with pytest.raises(ConfigMismatchError, match="train.pool_clips"):
+        quickstart(smoke(**{"train.pool_clips": 32}), run, **QUIET)
+    assert (run / "latents.safetensors").read_bytes() == before
+
+
+def test_make_data_never_writes_into_a_folder_of_other_things(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["make-data", "--n", "2", "--out", str(tmp_path / "mine"), "--quiet"]) == 2
+    assert "not an earlier export" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    (tmp_path / "afile").write_text("mine")
+    assert main(["make-data", "--n", "2", "--out", str(tmp_path / "afile"), "--quiet"]) == 2
+    assert "it is a file" in capsys.readouterr().err
+    assert main(["make-data", "--n", "2", "--out", str(tmp_path / "export"), "--quiet"]) == 0
+    assert main(["make-data", "--n", "2", "--out", str(tmp_path / "export"), "--quiet"]) == 0  # again: fine
+
+
+def test_a_lock_of_another_host_is_not_taken_over(tmp_path):
+    lock = tmp_path / ".vae.lock"
+    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    with pytest.raises(CheckpointError, match="on host elsewhere.*delete"):
+        with RunLock(tmp_path / "vae", log=lambda *_: None):
+            pass
+    assert json.loads(lock.read_text())["host"] == "elsewhere"

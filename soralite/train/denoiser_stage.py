@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from soralite.checkpoint import (ConfigMismatchError, flatten_optimizer_state, has_checkpoint,
+from soralite.checkpoint import (ConfigMismatchError, CorruptCheckpointError, flatten_optimizer_state, has_checkpoint,
                                  load_pretrained, load_state_dict_strict, save_pretrained,
                                  unflatten_optimizer_state, weights_sha256)
 from soralite.config import Config, runs_dir
@@ -267,7 +267,15 @@ def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, mix: Siz
 
     ckpt_dir = out / DENOISER_DIR if out is not None else None
     log_path = out / LOG_FILE if out is not None else None
-    ckpt = load_pretrained(ckpt_dir) if ckpt_dir is not None and has_checkpoint(ckpt_dir) else None
+    ckpt = None
+    if ckpt_dir is not None and has_checkpoint(ckpt_dir):
+        try:
+            ckpt = load_pretrained(ckpt_dir)
+        except CorruptCheckpointError:
+            if not fresh:
+                raise
+            move_aside(ckpt_dir, log=log)
+            move_aside(log_path, log=log)
     if ckpt is not None:
         problem = _misfit(ckpt, cfg, ckpt_dir, vae_id, out)
         if problem and not fresh:
@@ -345,6 +353,18 @@ def _misfit(ckpt, cfg: Config, ckpt_dir: Path, vae_id: str | None, out: Path) ->
     return None
 
 
+def check_denoiser(cfg: Config, out: str | Path, vae, fresh: bool = False) -> None:
+    """Raise `ConfigMismatchError` (before any work) where `out` holds a denoiser that `cfg` on
+    `vae` cannot go on from, unless `fresh` (which `train` then moves aside)."""
+    ckpt_dir = Path(out) / DENOISER_DIR
+    if fresh or not has_checkpoint(ckpt_dir):
+        return
+    ckpt = load_pretrained(ckpt_dir, load_extra=False)
+    problem = _misfit(ckpt, cfg, ckpt_dir, weights_sha256(vae.state_dict()), Path(out))
+    if problem:
+        raise ConfigMismatchError(f"{problem}; {stage_mismatch_help(ckpt_dir)}")
+
+
 def load_vae_for(cfg: Config, out: Path | None, progress: bool = True, device=None,
                  fresh: bool = False, log=print):
     """The VAE of `cfg`: loaded from `out/vae` (else `runs/<preset>/vae`) when it is there and
@@ -355,5 +375,5 @@ def load_vae_for(cfg: Config, out: Path | None, progress: bool = True, device=No
     return vae.to(device or cfg.resolved_device()).eval()
 
 
-__all__ = ["drop_prompts", "TrainResult", "check_train_config", "save_training_state",
+__all__ = ["drop_prompts", "TrainResult", "check_train_config", "check_denoiser", "save_training_state",
            "DenoiserStage", "train", "load_vae_for"]

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, ConfigMismatchError,
-                                 check_target, flatten_optimizer_state, has_checkpoint,
+                                 CorruptCheckpointError, check_target, flatten_optimizer_state, has_checkpoint,
                                  load_pretrained, load_state_dict_strict, unflatten_optimizer_state)
 from soralite.config import Config, runs_dir
 from soralite.eval import psnr
@@ -179,16 +179,16 @@ def train_vae(cfg: Config, out_dir: str | Path | None, resume: bool = True, prog
     """
     out = Path(out_dir) if out_dir is not None else None
     if out is None:
-        return _train_vae(cfg, None, resume, progress, max_steps)
+        return _train_vae(cfg, None, resume, progress, max_steps, log)
     check_target(out, "vae")                       # before any work: never into a stranger's folder
     with RunLock(out, log=log):
         if not resume and has_checkpoint(out):
             move_aside(out, log=log)
-        return _train_vae(cfg, out, resume, progress, max_steps)
+        return _train_vae(cfg, out, resume, progress, max_steps, log)
 
 
 def _train_vae(cfg: Config, out: Path | None, resume: bool, progress: bool,
-               max_steps: int | None) -> VideoVAE:
+               max_steps: int | None, log=print) -> VideoVAE:
     torch.set_flush_denormal(True)                 # denormals make CPU conv backward ~90x slower
     device = torch.device(cfg.resolved_device())
     total = cfg.train.vae_steps
@@ -198,7 +198,7 @@ def _train_vae(cfg: Config, out: Path | None, resume: bool, progress: bool,
     vae = VideoVAE(cfg.vae).to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.train.vae_lr, betas=ADAM_BETAS,
                                   weight_decay=cfg.train.weight_decay)
-    noise = torch.Generator(device=device).manual_seed(cfg.seed)   # the posterior's samples
+    noise = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, "vae_noise"))  # posterior samples
     step, history, elapsed = 0, [], 0.0
     if resume and out is not None and has_checkpoint(out):
         ckpt = load_pretrained(out)
@@ -225,7 +225,7 @@ def _train_vae(cfg: Config, out: Path | None, resume: bool, progress: bool,
     fit(stage, vae, optimizer, start=step, stop=stop, total=total, base_lr=cfg.train.vae_lr,
         warmup=warmup_steps(total), grad_clip=cfg.train.grad_clip,
         checkpoint_every=cfg.train.checkpoint_every if out is not None else 0, device=device,
-        threads=cfg.train.threads, progress=progress, desc=f"vae ({cfg.name})")
+        threads=cfg.train.threads, progress=progress, desc=f"vae ({cfg.name})", log=log)
     if out is None:
         vae.config.scaling_factor = measure_scaling_factor(vae, cfg)["scaling_factor"]
     return vae.eval()
@@ -241,6 +241,16 @@ def load_or_train_vae(cfg: Config, dir: str | Path | None = None, progress: bool
     try:
         ckpt = load_pretrained(directory, load_extra=False)
     except CheckpointNotFoundError:
+        return train_vae(cfg, directory, resume=False, progress=progress, log=log)
+    except CorruptCheckpointError:
+        if not fresh:
+            raise
+        return train_vae(cfg, directory, resume=False, progress=progress, log=log)
+    if "world" not in ckpt.meta:
+        problem = (f"the VAE at {directory} has no training record (it was saved with its weights "
+                   f"only, e.g. by Pipeline.save_pretrained): it can be sampled with, not trained on")
+        if not fresh:
+            raise CheckpointError(f"{problem}; {stage_mismatch_help(directory)}")
         return train_vae(cfg, directory, resume=False, progress=progress, log=log)
     try:
         check_stage(saved_config(ckpt), cfg, "vae", directory)

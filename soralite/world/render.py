@@ -121,6 +121,25 @@ class WorldDataset(torch.utils.data.IterableDataset):
             yield {"video": to_tensor(render(scene)), "caption": scene.caption, "index": i}
 
 
+def check_export_folder(out: Path) -> None:
+    """Raise `ValueError` unless `out` may receive an export: missing, empty, or an earlier export
+    (it holds `world.json`), whose clips are then written over. A file, or a folder of other
+    things, is refused, so nothing a user put there is replaced."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"cannot export clips to {out}: it is a file; give a folder (it is made "
+                         f"if missing)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"cannot export clips to {out}: {parent} is a file")
+            break
+    if out.is_dir() and any(out.iterdir()) and not (out / "world.json").is_file():
+        names = sorted(p.name for p in out.iterdir())
+        raise ValueError(f"{out} already holds {', '.join(names[:5])}{', ...' if len(names) > 5 else ''} "
+                         f"and is not an earlier export (no world.json); export into a new or "
+                         f"empty folder")
+
+
 def export_clips(world: WorldConfig, n: int, out, seed: int = 0, gif: bool = True,
                  progress: bool = True) -> dict:
     """Write `n` clips to folder `out`: `clip_00000.npy` (uint8 `(T, H, W, 3)`), a `.gif` beside
@@ -130,6 +149,7 @@ def export_clips(world: WorldConfig, n: int, out, seed: int = 0, gif: bool = Tru
         raise ValueError(f"--n must be at least 1 (got {n})")
     validate_world(world)
     out = Path(out)
+    check_export_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     items = range(n)
     if progress:
