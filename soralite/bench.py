@@ -5,6 +5,7 @@ figures that are compared are measured side by side in one run.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import platform
@@ -14,10 +15,11 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from soralite.config import WorldConfig, get_config
-from soralite.diffusion import diffusion_loss, make_scheduler
+from soralite.config import WorldConfig, get_config, validate
+from soralite.diffusion import diffusion_loss, make_scheduler, packed_diffusion_loss
 from soralite.models import Denoiser, count_parameters, latent_shape, num_tokens
 from soralite.runtime import autocast_context
+from soralite.train import LatentPool, SizeMix
 from soralite.world import generate
 
 
@@ -121,8 +123,77 @@ def bench_dit(repeats: int = 5, cfg=None, steps: int = 5) -> dict:
     return out
 
 
-BENCHES = {"world": bench_world, "dit": bench_dit}
-TAKES_CONFIG = ("dit",)                 # benchmarks that measure a config's model
+DEFAULT_MIX = "16x32x32:3,16x32x48:1,16x48x32:1,8x32x32:1,32x32x32:1,1x32x32:1"
+
+
+def bench_sizes(repeats: int = 5, cfg=None, steps: int = 3) -> dict:
+    """Buckets against packing on the same model and the same mix of sizes (`train.sizes`, by
+    default `DEFAULT_MIX`): training steps of random latents of each size, alternating the two
+    ways step by step; tokens per second (the tokens of real clips only) and the share of the
+    compute spent on padding (packed sequences are padded to the longest of the batch)."""
+    cfg = copy.deepcopy(cfg or get_config())
+    if not cfg.train.sizes:
+        cfg.train.sizes = DEFAULT_MIX
+        validate(cfg)
+    device = torch.device(cfg.resolved_device())
+    torch.manual_seed(cfg.seed)
+    model = Denoiser(cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
+    autocast = autocast_context(cfg, device)
+    mix = SizeMix.of(cfg)
+    scheds = {s: make_scheduler(cfg, size=s) for s in mix.sizes}
+    latents = {s: torch.randn(1, *latent_shape(cfg, s), device=device) for s in mix.sizes}
+    ids, mask = model.encode_prompts(["a red circle moving left"], device)
+    for s in mix.sizes:                                                    # one clip a size
+        mix.pools[s] = LatentPool(latents[s], ["a red circle moving left"], ids, mask)
+    g = torch.Generator().manual_seed(0)
+    times = {"bucket": [], "pack": []}
+    tokens = {"bucket": 0, "pack": 0}
+    padding = []
+
+    def step(kind):
+        if kind == "bucket":
+            size, idx = mix.bucket(g)
+            x0 = latents[size].expand(len(idx), -1, -1, -1, -1).contiguous()
+            loss, _, _ = diffusion_loss(model, scheds[size], x0, ids.expand(len(idx), -1),
+                                        mask.expand(len(idx), -1), g, autocast)
+            n = len(idx) * mix.tokens[mix.sizes.index(size)]
+        else:
+            picked, plan = mix.pack(g)
+            x0s = [latents[s][0] for s, _ in picked]
+            loss, _, _ = packed_diffusion_loss(model, [scheds[s] for s, _ in picked], x0s,
+                                               ids.expand(len(picked), -1), mask.expand(len(picked), -1),
+                                               plan, g, autocast)
+            n = sum(mix.tokens[mix.sizes.index(s)] for s, _ in picked)
+            padding.append(plan.padding_share)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return n
+
+    for kind in ("bucket", "pack"):                                        # warm up
+        step(kind)
+    for _ in range(repeats * steps):
+        for kind in ("bucket", "pack"):
+            t = time.perf_counter()
+            tokens[kind] += step(kind)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[kind].append(time.perf_counter() - t)
+    out = {"sizes": cfg.train.sizes, "token_budget": mix.budget, "steps": repeats * steps}
+    for kind in times:
+        total = sum(times[kind])
+        out[kind] = {"tokens_per_second": round(tokens[kind] / total, 1),
+                     "seconds_per_step_median": round(statistics.median(times[kind]), 4)}
+    out["pack"]["padding_share"] = round(statistics.mean(padding), 4)
+    out["bucket"]["padding_share"] = 0.0
+    out["pack_over_bucket_tokens_per_second"] = round(
+        out["pack"]["tokens_per_second"] / out["bucket"]["tokens_per_second"], 3)
+    return out
+
+
+BENCHES = {"world": bench_world, "dit": bench_dit, "sizes": bench_sizes}
+TAKES_CONFIG = ("dit", "sizes")         # benchmarks that measure a config's model
 
 
 def run_benches(names, repeats: int, cfg) -> dict:
@@ -134,4 +205,4 @@ def run_benches(names, repeats: int, cfg) -> dict:
     return report
 
 
-__all__ = ["median_seconds", "bench_world", "bench_dit", "machine", "peak_bf16_flops", "run_benches", "BENCHES"]
+__all__ = ["median_seconds", "bench_world", "bench_dit", "bench_sizes", "DEFAULT_MIX", "machine", "peak_bf16_flops", "run_benches", "BENCHES"]
