@@ -60,6 +60,7 @@ SPATIAL_COMPRESSIONS = (2, 4, 8)
 TASKS = ("text", "first", "last", "ends", "random", "independent")
 DEFAULT_TASKS = "text:0.4,first:0.25,last:0.1,ends:0.1,random:0.1,independent:0.05"
 BATCHINGS = ("bucket", "pack")
+CROPS = ("none", "square")
 LONGEST_CAPTION_TOKENS = 26           # three objects and the wall, in the standard caption language
 
 HELD_OUT: tuple[tuple[str, str], ...] = tuple(
@@ -172,6 +173,7 @@ class TrainConfig:
     sizes: str = ""                       # "FxHxW:weight,..." clips of each size trained on; "" = the world's
     batching: str = "bucket"              # "bucket" (one size a batch) or "pack" (NaViT sequences)
     token_budget: int = 0                 # tokens a step; 0 = batch_size x the world's clip tokens
+    crop: str = "none"                    # "square": train on centre square crops of the world's clips
 
 
 @dataclass
@@ -502,6 +504,9 @@ def validate(cfg: Config) -> None:
     c.number("context_noise", 0, 1, hi_open=True)
     c.number("edit_strength", 0, 1)
     c.choice("batching", BATCHINGS)
+    c.choice("crop", CROPS)
+    if tc.crop != "none" and tc.sizes:
+        c.fail("crop", "none where train.sizes is set (a crop trains one size)")
     c.number("token_budget", 0, integer=True)
     sizes = parse_sizes(tc.sizes)
     for size in sizes:

@@ -40,7 +40,8 @@ class SizeMix:
         mix = parse_sizes(cfg.train.sizes)
         w = cfg.world
         if not mix:
-            mix = {(w.frames, w.height, w.width): 1.0}
+            m = min(w.height, w.width)
+            mix = {(w.frames, m, m) if cfg.train.crop == "square" else (w.frames, w.height, w.width): 1.0}
         sizes = list(mix)
         tokens = [num_tokens(cfg, s) for s in sizes]
         budget = cfg.train.token_budget or cfg.train.batch_size * num_tokens(cfg)
@@ -61,7 +62,8 @@ class SizeMix:
         """Render and encode each size's pool (cached in `out`), all with one latent scale."""
         scale = latent_scale(cfg, vae)
         for k, (size, n) in enumerate(zip(self.sizes, self.pool_clips(cfg))):
-            self.pools[size] = build_pool(cfg, vae, tokenizer, out, progress, size=size, n=n,
+            rendered = None if cfg.train.crop != "none" else size          # a crop renders the world's
+            self.pools[size] = build_pool(cfg, vae, tokenizer, out, progress, size=rendered, n=n,
                                           epoch=k if not self.single else 0, scale=scale)
         return self
 

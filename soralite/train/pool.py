@@ -67,6 +67,15 @@ def latent_scale(cfg: Config, vae, device=None) -> torch.Tensor:
     return gains / z.std()                                                  # (C,)
 
 
+def square_crop(clips):
+    """The centre square of clips `(N, T, H, W, 3)`: `(N, T, m, m, 3)`, m = min(H, W) (the framing
+    experiment of notebook 10: what a model trained on square crops of wide clips sees)."""
+    H, W = clips.shape[2:4]
+    m = min(H, W)
+    top, left = (H - m) // 2, (W - m) // 2
+    return clips[:, :, top:top + m, left:left + m]
+
+
 def vae_fingerprint(vae) -> str:
     """A short hash of the VAE's weights and scaling factor: a cached pool belongs to one VAE."""
     h = hashlib.sha256(repr(vae.config.scaling_factor).encode())
@@ -95,8 +104,8 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
     if size is not None and tuple(size) != (world.frames, world.height, world.width):
         world = dataclasses.replace(world, frames=size[0], height=size[1], width=size[2])
     key = json.dumps({"world": dataclasses.asdict(world), "n": n, "seed": seed, "epoch": epoch,
-                      "vae": vae_fingerprint(vae), "scaling": cfg.train.latent_scaling},
-                     sort_keys=True)
+                      "vae": vae_fingerprint(vae), "scaling": cfg.train.latent_scaling,
+                      "crop": cfg.train.crop}, sort_keys=True)
     name = LATENTS_FILE if world is cfg.world else f"latents-{world.frames}x{world.height}x{world.width}.safetensors"
     path = Path(out) / name if out is not None else None
     latents = captions = None
@@ -118,7 +127,8 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
             todo = tqdm(todo, desc="encoding the latent pool", unit="batch", leave=False)
         for start in todo:
             batch = generate(world, min(ENCODE_BATCH, n - start), seed=seed, start=start, epoch=epoch)
-            chunks.append(encode_clips(vae, batch.clips, scale=scale))      # (b, C, t, h, w)
+            clips = square_crop(batch.clips) if cfg.train.crop == "square" else batch.clips
+            chunks.append(encode_clips(vae, clips, scale=scale))            # (b, C, t, h, w)
             captions += batch.captions
         latents = torch.cat(chunks).half()                                  # (N, C, t, h, w)
         if path is not None:
@@ -131,4 +141,5 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
     return LatentPool(latents.float(), captions, ids, mask, scale.float())
 
 
-__all__ = ["LatentPool", "latent_scale", "vae_fingerprint", "build_pool", "LATENT_SCALINGS"]
+__all__ = ["LatentPool", "latent_scale", "vae_fingerprint", "build_pool", "square_crop",
+           "LATENT_SCALINGS"]

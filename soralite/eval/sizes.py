@@ -1,0 +1,90 @@
+"""Native sizes, measured (notebook 10; `soralite eval-sizes`): adherence at every size a model
+makes, images included, and the framing claim of the Sora report.
+
+A clip adheres as `soralite.world.score_clips` says; an image (one frame) cannot show motion, so
+for images the figure is colour, shape and no extra object. *Framing*: the world always starts
+an object wholly inside the frame, so a first frame whose object touches the frame's edge (or is
+missing) shows its subject cut, the failure the report attributes to training on square crops.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from soralite.eval.adherence import wilson_interval
+from soralite.language import HeldOutWarning, parse_prompt
+from soralite.pipeline import Pipeline
+from soralite.seeds import stream_seed
+from soralite.world import generate, score_clips, track_clip
+
+EXTRAPOLATE = ((16, 32, 64), (16, 64, 64))   # sizes no preset trains on, measured as extrapolation
+
+
+def _share(flags) -> dict:
+    flags = [bool(f) for f in flags]
+    k, n = sum(flags), len(flags)
+    return {"share": round(k / n, 4) if n else None, "n": n, "ci95": wilson_interval(k, n)}
+
+
+def image_adheres(image: np.ndarray, prompt: str) -> bool:
+    """An image `(1, H, W, 3)` against a prompt: every object's colour and shape, no other colour."""
+    spec = parse_prompt(prompt)
+    tracks = track_clip(image).tracks
+    named = {o.colour for o in spec.objects}
+    for o in spec.objects:
+        tr = tracks.get(o.colour)
+        if tr is None or not tr.present[0] or tr.shape != o.shape:
+            return False
+    return not any(c not in named and t.present[0] for c, t in tracks.items())
+
+
+def cut_by_the_edge(clip: np.ndarray, prompt: str) -> bool:
+    """Whether an object named in `prompt` is missing from the first frame or touches its edge."""
+    H, W = clip.shape[1:3]
+    tracks = track_clip(clip[:1]).tracks
+    for o in parse_prompt(prompt).objects:
+        tr = tracks.get(o.colour)
+        if tr is None or not tr.present[0]:
+            return True
+        x0, y0, x1, y1 = tr.bbox[0]
+        if x0 <= 0 or y0 <= 0 or x1 >= W or y1 >= H:
+            return True
+    return False
+
+
+def measure_size(pipe: Pipeline, size: tuple[int, int, int], n: int = 48, seed: int = 0) -> dict:
+    """Adherence (images: colour and shape) and framing of `n` samples of `size` on fresh prompts."""
+    frames, height, width = size
+    prompts = generate(pipe.config.world, n, seed=stream_seed(seed, "eval") + 11).captions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HeldOutWarning)
+        clips = pipe.generate(prompts, seed=seed, frames=frames, height=height, width=width)
+    if frames == 1:
+        adheres = [image_adheres(c, p) for c, p in zip(clips, prompts)]
+    else:
+        adheres = [r["adheres"] for r in score_clips(clips, prompts)["per_clip"]]
+    return {"size": "x".join(map(str, size)), "adherence": _share(adheres),
+            "cut_in_first_frame": _share([cut_by_the_edge(c, p) for c, p in zip(clips, prompts)])}
+
+
+def measure_sizes(pipe: Pipeline, sizes=None, n: int = 48, seed: int = 0,
+                  extrapolate=EXTRAPOLATE) -> dict:
+    """`measure_size` for every size the run trained on (`train.sizes`, else its own) and, apart,
+    for sizes it never saw."""
+    from_config = [tuple(int(v) for v in s.split("x")) for s in _trained(pipe)]
+    trained = [tuple(s) for s in (sizes or from_config)]
+    report = {"trained": [measure_size(pipe, s, n, seed) for s in trained],
+              "untrained": [measure_size(pipe, s, n, seed) for s in extrapolate if s not in trained]}
+    return report
+
+
+def _trained(pipe: Pipeline) -> list[str]:
+    spec = pipe.config.train.sizes
+    if spec:
+        return [part.split(":")[0] for part in spec.split(",") if part.strip()]
+    w = pipe.config.world
+    return [f"{w.frames}x{w.height}x{w.width}"]
+
+
+__all__ = ["image_adheres", "cut_by_the_edge", "measure_size", "measure_sizes", "EXTRAPOLATE"]
