@@ -69,6 +69,7 @@ def draw_tasks(batch: int, frames: int, weights: dict[str, float], generator: to
         k = 1 + (u[:, 0] * half).long().clamp(max=half - 1)               # (B,) in 1 .. T/2
         k1 = 1 + (u[:, 0] * quarter).long().clamp(max=quarter - 1)        # (B,) in 1 .. T/4
         k2 = 1 + (u[:, 1] * quarter).long().clamp(max=quarter - 1)
+        k2 = torch.minimum(k2, T - 1 - k1)                                 # one frame left to make
         pos = torch.arange(T)[None]                                        # (1, T)
         rand = coins < 0.5
         rand[:, 0] |= ~rand.any(1)                                         # at least one given ...
