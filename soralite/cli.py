@@ -25,6 +25,7 @@ from soralite.quickstart import quickstart
 from soralite.language import HeldOutWarning
 from soralite.runs import SAMPLES_DIR, VAE_DIR
 from soralite.seeds import stream_seed
+from soralite.studies.probes import PROBES, run_probe
 from soralite.train import train, train_vae
 from soralite.video import check_output_path, load_clip, save_clip
 from soralite.viz import captioned_grid
@@ -270,6 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
     _quiet_arg(p)
     p.set_defaults(func=_eval_tasks)
 
+    p = sub.add_parser("probe", help="a world-simulation probe of a trained pipeline, as JSON",
+                       description="Run a probe of soralite.studies.probes on the pipeline in --ckpt "
+                                   "(notebook 11): permanence behind the wall, objects from nowhere "
+                                   "by count, morphing, physics in and out of distribution, a minute "
+                                   "of video. Each reads the model's clips and the world's own "
+                                   "(the floor) with the tracker and prints JSON.")
+    p.add_argument("name", choices=sorted(PROBES), help="the probe")
+    p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
+    p.add_argument("--n", type=_int_at_least(1), default=None, help="clips (default: the probe's)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.set_defaults(func=_probe)
+
     p = sub.add_parser("bench", help="speed benchmarks, as JSON",
                        description="Measure how fast the parts of the kit run on this machine "
                                    "(medians of several repeats) and print JSON. "
@@ -450,6 +463,12 @@ def _finite(obj):
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+def _probe(args: argparse.Namespace) -> int:
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    print(json.dumps(_finite(run_probe(pipe, args.name, n=args.n, seed=args.seed)), indent=2))
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:

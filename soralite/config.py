@@ -62,6 +62,11 @@ DEFAULT_TASKS = "text:0.4,first:0.25,last:0.1,ends:0.1,random:0.1,independent:0.
 BATCHINGS = ("bucket", "pack")
 CROPS = ("none", "square")
 LONGEST_CAPTION_TOKENS = 26           # three objects and the wall, in the standard caption language
+# recaptioning (notebook 12): the words a tokenizer knows, where training captions come from
+VOCABULARIES = ("standard", "descriptive")
+CAPTION_SOURCES = ("standard", "descriptive", "truth_descriptive")
+LONGEST_DESCRIPTIVE_TOKENS = 73       # three falling objects and the wall, in descriptive captions
+CAPTIONER_WORLDS = ("full", "preset")
 
 HELD_OUT: tuple[tuple[str, str], ...] = tuple(
     tuple(pair) for pair in json.loads((DATA_DIR / "held_out.json").read_text())["pairs"])
@@ -123,6 +128,8 @@ class DiTConfig:
     text_depth: int = 2                   # text encoder layers
     text_heads: int = 4                   # text encoder attention heads (must divide text_dim)
     text_max_length: int = 32             # prompt tokens; the longest standard caption has 26
+    vocabulary: str = "standard"          # "standard" captions, or "descriptive" ones too (notebook
+                                          # 12; needs text_max_length >= 73, the longest of those)
     timestep_scale: float = 1000.0        # t is scaled before the sinusoid: 1000 for flow times in
                                           # [0, 1], 1.0 for DDPM integer timesteps
 
@@ -174,6 +181,49 @@ class TrainConfig:
     batching: str = "bucket"              # "bucket" (one size a batch) or "pack" (NaViT sequences)
     token_budget: int = 0                 # tokens a step; 0 = batch_size x the world's clip tokens
     crop: str = "none"                    # "square": train on centre square crops of the world's clips
+    # recaptioning and real clips (notebook 12, `soralite/train/captions.py`, `soralite/train/folder.py`)
+    captions: str = "standard"            # the pool's captions: "standard" (the world's), "descriptive"
+                                          # (written by the run's captioner), "truth_descriptive"
+                                          # (`describe` of the scene truth)
+    data: str = ""                        # a folder of clips with captions.jsonl to train on; "" = the world
+
+
+@dataclass
+class CaptionerConfig:
+    """The learned video captioner and its training (notebook 12, `soralite/models/captioner.py`)."""
+
+    world: str = "full"                   # "full": docs/world.md's world at the preset's clip size;
+                                          # "preset": the preset's own world
+    pixel_hidden: int = 16                # width of the per-pixel colour classifier
+    channels: int = 32                    # width of the shape features
+    frame_stride: int = 2                 # shape features are read from every frame_stride-th frame
+    hidden: int = 128                     # width of the per-object MLP
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup_steps: int = 50
+    checkpoint_every: int = 250
+    eval_clips: int = 500                 # held-out clips `soralite eval-captioner` reads
+
+
+@dataclass
+class DetectorConfig:
+    """The detection classifier and its training (notebook 13, `soralite/safety/detector.py`): a
+    per-frame CNN (the frame classifier) with a temporal head (the clip classifier), trained on a
+    pipeline's samples against world clips of the same captions."""
+
+    base_channels: int = 16               # width of the first conv block; the second is twice it
+    temporal_kernel: int = 3              # the clip head's convolution over frame features, in frames
+    train_clips: int = 256                # generated clips trained on (and as many world clips)
+    eval_clips: int = 128                 # held-out generated clips measured (and as many world clips)
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup_steps: int = 20
+    frame_weight: float = 0.5             # loss = clip BCE + frame_weight * per-frame BCE
+    augment: float = 0.5                  # chance a training clip is perturbed (noise, blur, crop)
+    mp4_share: float = 0.25               # share of training clips re-encoded once as .mp4
+    threshold: float = 0.5                # generated_probability at or above which a clip is "generated"
 
 
 @dataclass
@@ -187,6 +237,8 @@ class Config:
     vae: VAEConfig = field(default_factory=VAEConfig)
     dit: DiTConfig = field(default_factory=DiTConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,6 +274,10 @@ def _smoke() -> Config:
                           warmup_steps=1, checkpoint_every=2, log_every=1, ema_decay=0.9,
                           pool_clips=16, sample_steps=2, eval_clips=4, eval_held_out_clips=2,
                           window_overlap=1),
+        captioner=CaptionerConfig(world="preset", pixel_hidden=8, channels=8, hidden=16, steps=3,
+                                  batch_size=2, warmup_steps=1, checkpoint_every=2, eval_clips=8),
+        detector=DetectorConfig(base_channels=4, train_clips=8, eval_clips=8, steps=3, batch_size=4,
+                                warmup_steps=1),
     )
 
 
@@ -252,7 +308,18 @@ def _workshop() -> Config:
     )
 
 
-PRESETS = {"smoke": _smoke, "tiny": _tiny, "workshop": _workshop}
+def _world() -> Config:
+    """The world-simulation chapter (notebook 11): one to three objects, the wall, every motion
+    (bouncing and falling too), every colour and both sizes, on a 2-core CPU in at most 30 min."""
+    return Config(
+        name="world",
+        world=WorldConfig(frames=16, height=32, width=32, max_objects=3, wall_prob=0.3),
+        vae=VAEConfig(latent_channels=4, base_channels=64, num_res_blocks=1),
+        train=TrainConfig(vae_steps=800, vae_batch_size=8, steps=2400, lr=1e-3, guidance_scale=2.0),
+    )
+
+
+PRESETS = {"smoke": _smoke, "tiny": _tiny, "workshop": _workshop, "world": _world}
 
 
 def default_preset() -> str:
@@ -453,6 +520,11 @@ def validate(cfg: Config) -> None:
     if dt.text_dim % dt.text_heads:
         c.fail("text_dim", f"a multiple of text_heads={dt.text_heads}")
     c.number("text_max_length", LONGEST_CAPTION_TOKENS, integer=True)
+    c.choice("vocabulary", VOCABULARIES)
+    if dt.vocabulary == "descriptive" and dt.text_max_length < LONGEST_DESCRIPTIVE_TOKENS:
+        c.fail("text_max_length", f">= {LONGEST_DESCRIPTIVE_TOKENS} with dit.vocabulary=descriptive "
+                                  f"(the longest descriptive caption has {LONGEST_DESCRIPTIVE_TOKENS} "
+                                  f"tokens); add --set dit.text_max_length=80")
     c.number("timestep_scale", 0, lo_open=True)
     latent = (1 if w.frames == 1 else w.frames // v.temporal_compression,
               w.height // v.spatial_compression, w.width // v.spatial_compression)
@@ -508,6 +580,24 @@ def validate(cfg: Config) -> None:
     if tc.crop != "none" and tc.sizes:
         c.fail("crop", "none where train.sizes is set (a crop trains one size)")
     c.number("token_budget", 0, integer=True)
+    c.choice("captions", CAPTION_SOURCES)
+    if tc.captions != "standard" and dt.vocabulary != "descriptive":
+        c.fail("captions", f"standard where dit.vocabulary={dt.vocabulary!r}: a tokenizer of the "
+                           f"standard words cannot read descriptive captions; add --set "
+                           f"dit.vocabulary=descriptive --set dit.text_max_length=80")
+    if tc.captions != "standard" and (tc.sizes or tc.crop != "none"):
+        c.fail("captions", "standard where train.sizes or train.crop is set (descriptive captions "
+                           "are written for clips of the world's own size)")
+    if not isinstance(tc.data, str):
+        c.fail("data", "a folder of clips with captions.jsonl, or \"\" for the world")
+    if tc.data and tc.captions == "truth_descriptive":
+        c.fail("captions", "standard or descriptive with train.data (a folder of clips has no "
+                           "scene truth to describe)")
+    if tc.data and (tc.sizes or tc.crop != "none"):
+        c.fail("data", '"" where train.sizes or train.crop is set (a folder is trained on at the '
+                       'world\'s own size)')
+    validate_captioner(cfg.captioner)
+    validate_detector(cfg.detector)
     sizes = parse_sizes(tc.sizes)
     for size in sizes:
         problem = size_problem(cfg, *size)
@@ -519,6 +609,44 @@ def validate(cfg: Config) -> None:
 
 
 TASKS = ("text", "first", "last", "ends", "random", "independent")
+
+
+def validate_detector(d: DetectorConfig) -> None:
+    """Raise `ValueError` naming the detector setting that is out of its range (notebook 13)."""
+    c = _Checker(d, "detector.")
+    for name in ("base_channels", "temporal_kernel", "train_clips", "eval_clips", "steps",
+                 "batch_size"):
+        c.number(name, 1, integer=True)
+    if d.temporal_kernel % 2 == 0:
+        c.fail("temporal_kernel", "an odd integer >= 1 (the convolution is centred on a frame)")
+    c.number("lr", 0, lo_open=True)
+    c.number("warmup_steps", 0, integer=True)
+    c.number("frame_weight", 0)
+    for name in ("augment", "mp4_share"):
+        c.number(name, 0, 1)
+    c.number("threshold", 0, 1, lo_open=True, hi_open=True)
+
+
+def validate_captioner(cp: CaptionerConfig) -> None:
+    """Raise `ValueError` naming the captioner setting that is out of its range."""
+    c = _Checker(cp, "captioner.")
+    c.choice("world", CAPTIONER_WORLDS)
+    for name in ("pixel_hidden", "channels", "frame_stride", "hidden", "steps", "batch_size",
+                 "eval_clips"):
+        c.number(name, 1, integer=True)
+    c.number("lr", 0, lo_open=True)
+    c.number("warmup_steps", 0, integer=True)
+    c.number("checkpoint_every", 0, integer=True)
+
+
+def captioner_world(cfg: Config) -> WorldConfig:
+    """The world a captioner of `cfg` is trained on: with `captioner.world = "full"` every colour,
+    shape, size and motion of docs/world.md, one to three objects, the wall in one clip in five,
+    at the preset's clip size; with `"preset"`, the preset's own world."""
+    if cfg.captioner.world == "preset":
+        return dataclasses.replace(cfg.world)
+    w = cfg.world
+    return WorldConfig(frames=w.frames, height=w.height, width=w.width, fps=w.fps)
 
 
 def parse_tasks(spec: str) -> dict[str, float]:

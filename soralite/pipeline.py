@@ -25,7 +25,7 @@ from soralite.config import HELD_OUT, Config, size_problem
 from soralite.diffusion import Known, make_scheduler, model_time, next_window, sample
 from soralite.language import HeldOutWarning, PromptError, parse_prompt
 from soralite.models import Denoiser, VideoVAE, count_parameters, encode_clips, latent_shape
-from soralite.runs import CONFIG_FILE, DENOISER_DIR, VAE_DIR, check_run_folder
+from soralite.runs import CONFIG_FILE, DENOISER_DIR, VAE_DIR, check_run_folder, with_defaults
 from soralite.runtime import autocast_context
 from soralite.video import to_uint8
 
@@ -95,8 +95,9 @@ class Pipeline:
         device = torch.device(device or cfg.resolved_device())
         vae = VideoVAE.from_pretrained(directory / VAE_DIR, config=cfg.vae, device=device)
         ckpt = load_pretrained(directory / DENOISER_DIR, load_extra=False)
+        saved = with_defaults(ckpt.config)
         for part in ("dit", "world"):
-            check_config(ckpt.config.get(part, {}), cfg.to_dict()[part], directory / DENOISER_DIR,
+            check_config(saved.get(part, {}), cfg.to_dict()[part], directory / DENOISER_DIR,
                          prefix=f"{part}.")
         if "latent_scale" not in ckpt.meta:
             cfg.train.latent_scaling = "global"       # saved before per-channel scales existed

@@ -35,6 +35,7 @@ from soralite.config import Config
 CONFIG_FILE = "config.json"
 VAE_DIR = "vae"
 DENOISER_DIR = "denoiser"
+CAPTIONER_DIR = "captioner"          # the run's video captioner (notebook 12), for descriptive captions
 LATENTS_FILE = "latents.safetensors"
 LOG_FILE = "log.jsonl"
 REPORT_FILE = "report.json"
@@ -43,7 +44,7 @@ SAMPLES_DIR = "samples"
 REPLACED_DIR = "replaced"
 STAGES = ("vae", "denoiser")
 RUN_ENTRIES = (CONFIG_FILE, VAE_DIR, DENOISER_DIR, LATENTS_FILE, LOG_FILE, REPORT_FILE, SAMPLES_FILE,
-               SAMPLES_DIR, REPLACED_DIR)
+               SAMPLES_DIR, REPLACED_DIR, CAPTIONER_DIR)
 
 # Settings that may change between a run and its resumption: they do not change the weights.
 RESUMABLE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -53,7 +54,7 @@ RESUMABLE_FIELDS: dict[str, tuple[str, ...]] = {
               "eval_held_out_clips", "window_overlap", "context_noise", "edit_strength"),
 }
 # train settings that only the VAE stage reads, and those both stages read
-VAE_TRAIN_FIELDS = ("vae_batch_size", "vae_lr")
+VAE_TRAIN_FIELDS = ("vae_batch_size", "vae_lr", "data")
 SHARED_TRAIN_FIELDS = ("weight_decay", "grad_clip")
 
 
@@ -62,6 +63,10 @@ def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
     ("vae" or "denoiser"), flat with dotted keys: `{"seed": 0, "world.height": 32, ...}`."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    try:                      # a setting added since the run was saved counts as its default
+        config = Config.from_dict(config).to_dict()
+    except (ValueError, TypeError, AttributeError):
+        pass
     train = config.get("train", {})
     if stage == "vae":
         train_keys = VAE_TRAIN_FIELDS + SHARED_TRAIN_FIELDS
@@ -81,13 +86,26 @@ def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
 
 def check_stage(saved: dict[str, Any], cfg: Config, stage: str, where: str | Path) -> None:
     """Raise `ConfigMismatchError` naming every setting of `stage` in which the run saved with
-    config dict `saved` differs from `cfg`."""
-    a, b = stage_settings(saved, stage), stage_settings(cfg.to_dict(), stage)
+    config dict `saved` differs from `cfg`. Settings added to the kit after the run was saved
+    read as their defaults (which keep the behaviour of before), so old runs still fit."""
+    a, b = stage_settings(with_defaults(saved), stage), stage_settings(cfg.to_dict(), stage)
     diffs = [f"{k} (run: {a.get(k, '<absent>')!r}, config: {b.get(k, '<absent>')!r})"
              for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
     if diffs:
         raise ConfigMismatchError(f"the {stage} at {where} was trained with another config; "
                                   f"differing settings: {'; '.join(diffs)}")
+
+
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved config dict with the fields it lacks filled in by the defaults of today's `Config`
+    (a newer kit's fields, added with a default that keeps earlier behaviour); fields it has are
+    kept as saved. A dict that is not a config is returned as it is."""
+    try:
+        full = Config.from_dict(config).to_dict()
+    except (ValueError, TypeError):
+        return config
+    return {k: ({**full[k], **v} if isinstance(v, dict) and isinstance(full.get(k), dict) else v)
+            for k, v in {**full, **config}.items()}
 
 
 def run_fits(saved: Config, cfg: Config) -> bool:
@@ -265,7 +283,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-__all__ = ["CONFIG_FILE", "VAE_DIR", "DENOISER_DIR", "LATENTS_FILE", "LOG_FILE", "REPORT_FILE",
+__all__ = ["CONFIG_FILE", "VAE_DIR", "DENOISER_DIR", "CAPTIONER_DIR", "LATENTS_FILE", "LOG_FILE", "REPORT_FILE",
            "SAMPLES_FILE", "SAMPLES_DIR", "STAGES", "RESUMABLE_FIELDS", "stage_settings",
-           "check_stage", "run_fits", "read_log", "REPLACED_DIR", "RUN_ENTRIES", "is_run_entry",
+           "check_stage", "with_defaults", "run_fits", "read_log", "REPLACED_DIR", "RUN_ENTRIES", "is_run_entry",
            "check_run_folder", "move_aside", "stage_mismatch_help", "RunLock", "made_from"]

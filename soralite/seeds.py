@@ -20,6 +20,12 @@ WORLD_STREAMS: dict[str, tuple[int, int]] = {
     "gain": (3_000_017, 0),           # the clips the decoder gains (per-channel latent scale) are measured on
     "vae_eval": (4_000_037, 0),       # held-out clips the VAE is evaluated on (PSNR, tracker)
     "tasks": (5_000_011, 0),          # clips the conditioning tasks are measured on (eval.tasks)
+    "captioner_train": (6_000_011, 0),  # the captioner's training batches: step k sees clips k*B .. (k+1)*B - 1
+    "captioner_eval": (7_000_003, 0), # held-out clips the captioner is measured on (eval.captioning)
+    "captions_eval": (8_000_009, 0),  # the scenes whose captions prompt the recaptioning table (eval.descriptive)
+    "probes": (6_000_023, 0),         # clips the world-simulation probes start from (studies.probes)
+    "detector_train": (7_000_027, 0), # captions, world clips and sampling noise the detector trains on
+    "detector_eval": (8_000_009, 0),  # held-out captions and clips the detector is measured on (AUC)
 }
 
 # torch generator streams: name -> seed offset
@@ -27,6 +33,7 @@ TORCH_STREAMS: dict[str, int] = {
     "init": 0,                        # torch.manual_seed(s): a model's initial weights
     "data": 1,                        # denoiser batches and guidance dropout
     "noise": 2,                       # denoiser noise levels and noise
+    "detector_batches": 3,            # the detector's batches and augmentations (notebook 13)
     "vae_noise": 0,                   # the VAE posterior's samples while it trains (a CUDA or CPU generator)
 }
 

@@ -1,9 +1,15 @@
 """Studies of a trained model, each a function that returns a JSON-ready result: what the
-attention looks at (notebook 08). Later chapters add the world-simulation probes and scaling.
+attention looks at (notebook 08); scaling with compute: FLOPs counted, a sweep of DiT sizes and
+budgets, the frontier and its power law (notebook 14). Later chapters add the world-simulation probes.
 """
 from soralite.studies.attention import (PromptAttention, capture_prompt_attention,
                                         object_masks_from_scene, object_masks_from_tracks,
                                         object_word_indices, word_object_shares)
+from soralite.studies.scaling import (GRIDS, Grid, bootstrap_fit, count_flops, figure_runs,
+                                      fit_power_law, frontier, grid_for, read_table, run_sweep,
+                                      training_step_flops, write_table)
 
 __all__ = ["PromptAttention", "capture_prompt_attention", "object_masks_from_scene",
-           "object_masks_from_tracks", "object_word_indices", "word_object_shares"]
+           "object_masks_from_tracks", "object_word_indices", "word_object_shares",
+           "GRIDS", "Grid", "bootstrap_fit", "count_flops", "figure_runs", "fit_power_law",
+           "frontier", "grid_for", "read_table", "run_sweep", "training_step_flops", "write_table"]

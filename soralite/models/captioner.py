@@ -1,0 +1,226 @@
+"""A learned video captioner: a clip in, every object's attributes out (notebook 12).
+
+The Sora report trains on highly descriptive captions that a captioner model wrote (the method of
+DALL-E 3, Betker et al. 2023). This is that captioner at the toy world's scale. It reads a clip
+`(B, 3, T, H, W)` in [-1, 1] and answers, for each *slot*, whether that object is there and what
+it is. The slots are the palette's colours, in the palette's order: colours are distinct within a
+clip, so slot k means "the object of colour k", and the set of answers is canonical (no matching
+of predictions to objects is needed, unlike DETR's). The network is built as the tracker works,
+but learned:
+
+1. `pixel_logits`: a per-pixel MLP (1x1x1 convolutions) labels every pixel background, wall, or
+   one of the K colours; its softmax gives every slot a soft mask `(B, K, T, H, W)`;
+2. `trajectories`: each slot's mask gives, per frame, its area and its centroid (a soft-argmax,
+   as in spatial-softmax keypoints, Levine et al. 2016), hence a track and its velocities;
+3. `shape_features`: a small CNN over the foreground (any colour) of every `frame_stride`-th frame
+   describes local geometry; each slot pools it under its own mask, over space and time. The CNN
+   never sees the colour, so a shape is read the same way whatever its colour (the held-out
+   colour-shape pairs included);
+4. `heads`: one MLP, shared by every slot, reads a slot's pooled features and its track and
+   writes presence, shape, size, motion (logits), start `(x, y)` (shares of W and H) and speed
+   (units of min(H, W) per frame); a wall head reads the wall label's column profile.
+
+It knows neither the world nor training: the names of the classes are given to it (by default the
+fixed vocabulary of `soralite.config`), and `predict` returns plain attribute dicts that
+`soralite.world.captions.caption_from_attributes` writes as captions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from soralite.checkpoint import CheckpointError, load_pretrained, load_state_dict_strict, save_pretrained
+from soralite.config import COLOURS, MOTIONS, SHAPES, SIZES, CaptionerConfig
+
+KIND = "captioner"                   # the checkpoint kind (manifest.json)
+BACKGROUND, WALL = 0, 1              # pixel classes before the K colours
+SPEED_UNIT = 0.04                    # speeds are regressed in this unit (the world's fastest straight speed)
+MASK_EPS = 1.0                       # pixels of prior mass at the frame's centre: a hidden slot's centroid
+MAX_OBJECTS = 3                      # a scene holds at most three objects (docs/world.md)
+
+
+@dataclass
+class CaptionerOutput:
+    """What the heads say, per slot k (a colour): logits and regressions."""
+
+    presence: torch.Tensor           # (B, K) logits
+    shape: torch.Tensor              # (B, K, n_shapes) logits
+    size: torch.Tensor               # (B, K, n_sizes) logits
+    motion: torch.Tensor             # (B, K, n_motions) logits
+    start: torch.Tensor              # (B, K, 2) x, y as shares of W and H
+    speed: torch.Tensor              # (B, K) units of min(H, W) per frame
+    wall: torch.Tensor               # (B,) logits
+    pixel_logits: torch.Tensor       # (B, K + 2, T, H, W): background, wall, the colours
+
+
+class Captioner(nn.Module):
+    """Clips `(B, 3, T, H, W)` in [-1, 1] -> `CaptionerOutput`; `predict` -> attribute dicts.
+
+    `frames` is the clip length it reads (its tracks have that many frames); any height and width
+    work (positions are shares, speeds units of min(H, W)). Built in notebook 12.
+    """
+
+    def __init__(self, config: CaptionerConfig, frames: int, colours: tuple[str, ...] = COLOURS,
+                 shapes: tuple[str, ...] = SHAPES, sizes: tuple[str, ...] = SIZES,
+                 motions: tuple[str, ...] = MOTIONS):
+        super().__init__()
+        self.config, self.frames = config, int(frames)
+        self.colours, self.shapes = tuple(colours), tuple(shapes)
+        self.sizes, self.motions = tuple(sizes), tuple(motions)
+        K, C, P = len(self.colours), config.channels, config.pixel_hidden
+        self.pixel = (nn.Sequential(nn.Linear(3, P), nn.GELU(), nn.Linear(P, K + 2)) if P   # per pixel
+                      else nn.Linear(3, K + 2))
+        self.frame_cnn = nn.Sequential(                                  # foreground -> geometry
+            nn.Conv2d(1, C, 3, padding=1), nn.GELU(),
+            nn.Conv2d(C, C, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(C, C, 3, padding=1), nn.GELU())
+        track = 5 * self.frames                                          # x, y, area, vx, vy per frame
+        n_out = 1 + len(self.shapes) + len(self.sizes) + len(self.motions) + 2 + 1
+        self.slot_mlp = nn.Sequential(nn.Linear(C + track, config.hidden), nn.GELU(),
+                                      nn.Linear(config.hidden, config.hidden), nn.GELU(),
+                                      nn.Linear(config.hidden, n_out))
+        self.wall_head = nn.Linear(2, 1)                                 # column profile -> logit
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.colours)
+
+    # --- the four steps --------------------------------------------------------------------
+    def pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Step 1: `(B, 3, T, H, W)` -> `(B, K + 2, T, H, W)` logits of background, wall, colours."""
+        return self.pixel(x.movedim(1, -1)).movedim(-1, 1)               # (B, T, H, W, 3) per pixel
+
+    @staticmethod
+    def trajectories(masks: torch.Tensor) -> torch.Tensor:
+        """Step 2: slot masks `(B, K, T, H, W)` -> tracks `(B, K, T, 5)`: centroid x, y (shares of
+        W and H), area (share of the frame), velocity vx, vy (units of min(H, W) per frame; the
+        last frame repeats the one before)."""
+        B, K, T, H, W = masks.shape
+        xs = (torch.arange(W, device=masks.device, dtype=masks.dtype) + 0.5) / W     # (W,)
+        ys = (torch.arange(H, device=masks.device, dtype=masks.dtype) + 0.5) / H     # (H,)
+        mass = masks.sum((-2, -1))                                                   # (B, K, T)
+        cx = ((masks.sum(-2) * xs).sum(-1) + 0.5 * MASK_EPS) / (mass + MASK_EPS)     # (B, K, T)
+        cy = ((masks.sum(-1) * ys).sum(-1) + 0.5 * MASK_EPS) / (mass + MASK_EPS)     # (B, K, T)
+        m = min(H, W)
+        vx = torch.diff(cx, dim=-1, append=cx[..., -1:]) * W / m                     # (B, K, T)
+        vy = torch.diff(cy, dim=-1, append=cy[..., -1:]) * H / m
+        if T > 1:                                     # the last frame's velocity: the one before it
+            vx, vy = vx.clone(), vy.clone()
+            vx[..., -1], vy[..., -1] = vx[..., -2], vy[..., -2]
+        return torch.stack([cx, cy, mass / (H * W), vx, vy], dim=-1)                 # (B, K, T, 5)
+
+    def shape_features(self, foreground: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Step 3: the foreground `(B, T, H, W)` and slot masks `(B, K, T, H, W)` -> each slot's
+        geometry features `(B, K, C)`, pooled under its mask over space and time."""
+        B, K, T, H, W = masks.shape
+        step = self.config.frame_stride
+        fg = foreground[:, ::step]                                       # (B, T', H, W)
+        Tp = fg.shape[1]
+        f = self.frame_cnn(fg.reshape(B * Tp, 1, H, W))                  # (B T', C, H/2, W/2)
+        f = f.reshape(B, Tp, *f.shape[1:])                               # (B, T', C, h, w)
+        m = masks[:, :, ::step]                                          # (B, K, T', H, W)
+        m = F.adaptive_avg_pool2d(m.reshape(B * K * Tp, 1, H, W), f.shape[-2:])
+        m = m.reshape(B, K, Tp, *f.shape[-2:])                           # (B, K, T', h, w)
+        pooled = torch.einsum("bktyx,btcyx->bkc", m, f)                  # (B, K, C)
+        return pooled / (m.sum((2, 3, 4))[..., None] + 1e-3)            # (B, K, C)
+
+    def heads(self, features: torch.Tensor, tracks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Step 4: features `(B, K, C)` and tracks `(B, K, T, 5)` -> every slot's answers."""
+        scale = torch.tensor([1.0, 1.0, 10.0, 1 / SPEED_UNIT, 1 / SPEED_UNIT],
+                             device=tracks.device, dtype=tracks.dtype)
+        centred = (tracks - torch.tensor([0.5, 0.5, 0, 0, 0], device=tracks.device)) * scale
+        z = torch.cat([features, centred.flatten(-2)], dim=-1)          # (B, K, C + 5T)
+        out = self.slot_mlp(z)                                           # (B, K, n_out)
+        S, Z, M = len(self.shapes), len(self.sizes), len(self.motions)
+        presence, shape, size, motion, start, speed = out.split([1, S, Z, M, 2, 1], dim=-1)
+        start = start + tracks[:, :, 0, :2]                              # from the first frame's centroid
+        return {"presence": presence[..., 0], "shape": shape, "size": size, "motion": motion,
+                "start": start, "speed": speed[..., 0] * SPEED_UNIT}
+
+    def forward(self, x: torch.Tensor) -> CaptionerOutput:
+        if x.ndim != 5 or x.shape[1] != 3 or x.shape[2] != self.frames:
+            raise ValueError(f"the captioner reads clips (B, 3, {self.frames}, H, W); got "
+                             f"{tuple(x.shape)}")
+        logits = self.pixel_logits(x)                                    # (B, K + 2, T, H, W)
+        probs = logits.softmax(1)
+        masks = probs[:, 2:]                                             # (B, K, T, H, W)
+        foreground = masks.sum(1)                                        # (B, T, H, W)
+        tracks = self.trajectories(masks)                                # (B, K, T, 5)
+        heads = self.heads(self.shape_features(foreground, masks), tracks)
+        columns = probs[:, WALL].mean((1, 2))                            # (B, W) wall share per column
+        wall = self.wall_head(torch.stack([columns.max(-1).values, columns.mean(-1)], -1))[..., 0]
+        return CaptionerOutput(wall=wall, pixel_logits=logits, **heads)
+
+    # --- reading ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 64) -> list[dict]:
+        """Clips `(N, 3, T, H, W)` -> per clip `{"objects": [...], "wall": bool}`: the present
+        slots (at most `MAX_OBJECTS`, the likeliest) in colour order, each
+        `{colour, shape, size, motion, start_x, start_y, speed, confidence}`."""
+        was = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = []
+        for i in range(0, len(x), batch_size):
+            o = self(x[i:i + batch_size].to(device))
+            p = o.presence.sigmoid().cpu()                               # (b, K)
+            for b in range(len(p)):
+                keep = [k for k in range(self.num_slots) if p[b, k] > 0.5]
+                keep = sorted(sorted(keep, key=lambda k: -float(p[b, k]))[:MAX_OBJECTS])
+                objects = []
+                for k in keep:
+                    sx, sy = o.start[b, k].clamp(0, 1).tolist()
+                    objects.append({"colour": self.colours[k],
+                                    "shape": self.shapes[int(o.shape[b, k].argmax())],
+                                    "size": self.sizes[int(o.size[b, k].argmax())],
+                                    "motion": self.motions[int(o.motion[b, k].argmax())],
+                                    "start_x": round(sx, 4), "start_y": round(sy, 4),
+                                    "speed": round(max(0.0, float(o.speed[b, k])), 6),
+                                    "confidence": round(float(p[b, k]), 4)})
+                out.append({"objects": objects, "wall": bool(o.wall[b] > 0)})
+        self.train(was)
+        return out
+
+    # --- saving and loading ----------------------------------------------------------------
+    def config_dict(self) -> dict:
+        return {"captioner": dataclasses.asdict(self.config), "frames": self.frames,
+                "colours": list(self.colours), "shapes": list(self.shapes),
+                "sizes": list(self.sizes), "motions": list(self.motions)}
+
+    def save_pretrained(self, directory: str | os.PathLike, meta: dict | None = None,
+                        extra_tensors: dict | None = None) -> Path:
+        """Write `config.json` and the weights atomically (`soralite.checkpoint`, kind "captioner")."""
+        return save_pretrained(directory, self.config_dict(), self.state_dict(),
+                               extra_tensors=extra_tensors, meta={"kind": KIND, **(meta or {})},
+                               kind=KIND)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, device="cpu") -> "Captioner":
+        """Load a captioner checkpoint (no pickles; every file checked against its manifest)."""
+        ckpt = load_pretrained(directory, load_extra=False)
+        kind = ckpt.meta.get("kind")
+        if kind != KIND:
+            raise CheckpointError(f"{directory} holds a {kind or 'unknown'} checkpoint, not a "
+                                  f"captioner (make one with `soralite train-captioner`)")
+        model = cls.from_config_dict(ckpt.config)
+        load_state_dict_strict(model, ckpt.state_dict, directory)
+        return model.to(device).eval()
+
+    @classmethod
+    def from_config_dict(cls, d: dict) -> "Captioner":
+        try:
+            config = CaptionerConfig(**d["captioner"])
+            return cls(config, d["frames"], tuple(d["colours"]), tuple(d["shapes"]),
+                       tuple(d["sizes"]), tuple(d["motions"]))
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"not a captioner config: {json.dumps(d)[:200]} ({e})") from None
+
+
+__all__ = ["Captioner", "CaptionerOutput", "KIND", "SPEED_UNIT", "MAX_OBJECTS"]
