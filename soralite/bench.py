@@ -10,16 +10,20 @@ import dataclasses
 import os
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from soralite.config import WorldConfig, get_config, validate
 from soralite.diffusion import diffusion_loss, make_scheduler, packed_diffusion_loss
 from soralite.models import Denoiser, count_parameters, latent_shape, num_tokens
 from soralite.runtime import autocast_context
+from soralite.safety.provenance import Generation, default_credentials, sign, verify
+from soralite.studies.scaling import count_flops
 from soralite.train import LatentPool, SizeMix
+from soralite.video import save_clip
 from soralite.world import generate
 
 
@@ -76,7 +80,8 @@ def bench_dit(repeats: int = 5, cfg=None, steps: int = 5) -> dict:
     """Denoiser training throughput at a preset: one step is forward, backward and AdamW on a
     batch of `train.batch_size` random latents; reports the median over `repeats` of `steps`
     steps as clips/s and tokens/s, and on a GPU the model FLOPs utilization (FLOPs of one step
-    counted by `FlopCounterMode`, against the device's peak dense bf16 FLOP/s)."""
+    counted by `soralite.studies.scaling.count_flops`, against the device's peak dense bf16
+    FLOP/s)."""
     cfg = cfg or get_config()
     device = torch.device(cfg.resolved_device())
     if device.type == "cpu":
@@ -111,9 +116,7 @@ def bench_dit(repeats: int = 5, cfg=None, steps: int = 5) -> dict:
            "clips_per_second": round(clips_per_s, 1),
            "tokens_per_second": round(clips_per_s * tokens, 1)}
     if device.type == "cuda":
-        with FlopCounterMode(display=False) as counter:
-            step()
-        flops = counter.get_total_flops()
+        flops = count_flops(step)                            # one step, as the scaling study counts
         name = torch.cuda.get_device_name(device)
         peak = peak_bf16_flops(name)
         achieved = flops * clips_per_s / B
@@ -192,8 +195,46 @@ def bench_sizes(repeats: int = 5, cfg=None, steps: int = 3) -> dict:
     return out
 
 
-BENCHES = {"world": bench_world, "dit": bench_dit, "sizes": bench_sizes}
-TAKES_CONFIG = ("dit", "sizes")         # benchmarks that measure a config's model
+def bench_provenance(repeats: int = 5, cfg=None) -> dict:
+    """What C2PA provenance costs per clip (notebook 13): for a world clip of the config's size
+    (`.png`: its first frame), the median over `repeats` of writing the file (`save_clip`),
+    signing it (`soralite.safety.provenance.sign`: embedded in .mp4/.png, a sidecar for
+    .gif/.npy) and verifying it, in milliseconds, with the file's and the manifest's size."""
+    cfg = cfg or get_config()
+    w = cfg.world
+    clip = generate(w, 1, seed=0).clips[0]                                # (T, H, W, 3)
+    creds = default_credentials()                                         # made once, not timed
+    gen = Generation("text", [generate(w, 1, seed=0).captions[0]], 0, cfg.train.sample_steps,
+                     cfg.train.guidance_scale, {"vae_sha256": "0" * 64, "denoiser_sha256": "0" * 64,
+                                                "step": 0}, cfg.name)
+    out = {"clip": f"{w.frames}x{w.height}x{w.width}", "repeats": repeats}
+    with tempfile.TemporaryDirectory() as tmp:
+        for ext in (".mp4", ".png", ".gif", ".npy"):
+            frames = clip[:1] if ext == ".png" else clip
+            path = Path(tmp) / f"clip{ext}"
+            times: dict[str, list[float]] = {"save": [], "sign": [], "verify": []}
+            for k in range(repeats + 1):                                  # the first warms up
+                t0 = time.perf_counter()
+                save_clip(path, frames, fps=w.fps)
+                t1 = time.perf_counter()
+                info = sign(path, gen, creds)
+                t2 = time.perf_counter()
+                ok = verify(path)["intact"]
+                t3 = time.perf_counter()
+                if k:
+                    times["save"].append(t1 - t0)
+                    times["sign"].append(t2 - t1)
+                    times["verify"].append(t3 - t2)
+            ms = {f"{k}_ms": round(1000 * statistics.median(v), 2) for k, v in times.items()}
+            out[ext.lstrip(".")] = {**ms, "sign_over_save": round(ms["sign_ms"] / ms["save_ms"], 2),
+                                    "file_bytes": path.stat().st_size, "manifest_bytes": info["bytes"],
+                                    "manifest": "embedded" if info["manifest"] == "embedded" else "sidecar",
+                                    "intact": ok}
+    return out
+
+
+BENCHES = {"world": bench_world, "dit": bench_dit, "sizes": bench_sizes, "provenance": bench_provenance}
+TAKES_CONFIG = ("dit", "sizes", "provenance")   # benchmarks that measure a config's model or clips
 
 
 def run_benches(names, repeats: int, cfg) -> dict:
@@ -205,4 +246,4 @@ def run_benches(names, repeats: int, cfg) -> dict:
     return report
 
 
-__all__ = ["median_seconds", "bench_world", "bench_dit", "bench_sizes", "DEFAULT_MIX", "machine", "peak_bf16_flops", "run_benches", "BENCHES"]
+__all__ = ["median_seconds", "bench_world", "bench_dit", "bench_sizes", "DEFAULT_MIX", "machine", "peak_bf16_flops", "run_benches", "BENCHES", "bench_provenance"]

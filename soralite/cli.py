@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -15,20 +17,30 @@ from pathlib import Path
 
 import numpy as np
 
-from soralite.bench import BENCHES, run_benches
-from soralite.config import Config, apply_overrides, get_config, runs_dir
+from soralite.bench import BENCHES, machine, run_benches
+from soralite.config import (DATA_DIR, PRESETS, Config, apply_overrides, default_preset, get_config,
+                             runs_dir)
 from soralite.eval import evaluate_vae
+from soralite.eval.detection import PERTURBATIONS, evaluate_detector
 from soralite.eval.tasks import MEASURES as TASK_MEASURES
 from soralite.eval.tasks import evaluate_tasks
+from soralite.models.dit import DIT_PRESETS
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
 from soralite.language import HeldOutWarning
-from soralite.runs import SAMPLES_DIR, VAE_DIR
+from soralite.runs import DETECTOR_DIR, SAMPLES_DIR, VAE_DIR
+from soralite.runtime import is_main_process
+from soralite.safety.detector import Detector, detect_files
+from soralite.safety.policy import NO_POLICY_NOTE
+from soralite.safety.provenance import NO_PROVENANCE_NOTE, Generation, file_sha256, sidecar_path, sign, verify
 from soralite.seeds import stream_seed
 from soralite.studies.probes import PROBES, run_probe
+from soralite.studies.scaling import TABLE_FILE as SCALE_TABLE
+from soralite.studies.scaling import figure_clips, grid_for, run_sweep, write_table
 from soralite.train import train, train_vae
+from soralite.train.detector_stage import train_detector
 from soralite.video import check_output_path, load_clip, save_clip
-from soralite.viz import captioned_grid
+from soralite.viz import captioned_grid, compute_figure, plot_scaling
 from soralite.world import agreement, export_clips, prompt_set, score_folder
 
 DESCRIPTION = """\
@@ -57,6 +69,16 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 def _quiet_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _safety_args(p: argparse.ArgumentParser, policy: bool = True) -> None:
+    p.add_argument("--no-provenance", action="store_true",
+                   help="write no C2PA manifest (research only): the file then carries nothing that "
+                        "marks it as generated or records its prompt, seed and weights")
+    if policy:
+        p.add_argument("--no-policy", action="store_true",
+                       help="do not check prompts against the usage policy (data/policy.json) nor "
+                            "review generated frames (research only)")
 
 
 def _fresh_arg(p: argparse.ArgumentParser, what: str) -> None:
@@ -102,6 +124,7 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                    help="guidance scale, a finite number: 1 no guidance, 0 unconditional "
                         "(default: the config's)")
     p.add_argument("--out", type=Path, default=None, help="FILE.gif, FILE.mp4 or FILE.npy")
+    _safety_args(p)
     _quiet_arg(p)
 
 
@@ -198,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Run it again to resume; finished stages are skipped.")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
     _fresh_arg(p, "a stage")
+    _safety_args(p, policy=False)
     _quiet_arg(p)
     _config_args(p)
     p.set_defaults(func=_quickstart)
@@ -226,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames of each clip (default the training length); longer clips are made "
                         "by a sliding window")
     p.add_argument("--out", type=Path, default=None, help="FILE.npy, FILE.gif, FILE.mp4 or FILE.png")
+    _safety_args(p)
     _quiet_arg(p)
     p.set_defaults(func=_sample)
 
@@ -282,6 +307,88 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_int_at_least(1), default=None, help="clips (default: the probe's)")
     p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.set_defaults(func=_probe)
+
+    p = sub.add_parser("verify", help="check a file's C2PA Content Credentials, as JSON",
+                       description="Read the C2PA manifest of FILE (embedded in .mp4 and .png, the "
+                                   "sidecar FILE.c2pa beside .gif and .npy), check its signature "
+                                   "and that the file is unchanged, and print JSON: the manifest, "
+                                   "intact, the signer and whether its certificate is trusted "
+                                   "(soralite's self-made one is not). Exit status 0 only for an "
+                                   "intact file whose manifest could be read; 1 for a changed file "
+                                   "or one with no manifest (notebook 13).")
+    p.add_argument("file", type=Path, help="a .mp4, .png, .gif or .npy (or any file c2pa reads)")
+    p.add_argument("--trust", type=Path, default=None, metavar="ROOT.pem",
+                   help="trust certificates that chain to this root (PEM), e.g. the root.pem of "
+                        "soralite's config folder")
+    p.add_argument("--brief", action="store_true", help="leave out the full active manifest")
+    p.set_defaults(func=_verify)
+
+    p = sub.add_parser("detect", help="was a clip generated? the detector's probabilities, as JSON",
+                       description="Run the detection classifier on FILE, or on every clip file "
+                                   "under DIR, and print JSON: per file its generated_probability "
+                                   "(the clip classifier), generated (at the detector's threshold) "
+                                   "and frame_probabilities (the frame classifier; notebook 13).")
+    p.add_argument("path", type=Path, help="a clip file (.npy, .gif, .mp4, .png) or a folder of them")
+    p.add_argument("--ckpt", type=Path, default=None, metavar="DETECTOR_DIR",
+                   help="the detector (default runs/<preset>/detector)")
+    p.set_defaults(func=_detect)
+
+    p = sub.add_parser("train-detector", help="train the detection classifier on a pipeline's samples",
+                       description="Sample the pipeline in --ckpt on fresh captions of its world and "
+                                   "train the detector to tell those samples from the world's own "
+                                   "clips of the same captions (notebook 13). Writes the detector "
+                                   "to --out (default CKPT/detector) and prints JSON. The detector "
+                                   "settings are those of --preset (default the run's preset) and "
+                                   "--set detector.KEY=VALUE.")
+    p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
+    p.add_argument("--out", type=Path, default=None, help="detector directory (default CKPT/detector)")
+    _quiet_arg(p)
+    _config_args(p)
+    p.set_defaults(func=_train_detector)
+
+    p = sub.add_parser("eval-detector", help="measure the detector on held-out clips, as JSON",
+                       description="ROC AUC of the detector on held-out pairs of the pipeline in "
+                                   "--ckpt (its samples against world clips of the same captions), "
+                                   "clean and after mp4 re-encoding, resizing, cropping and noise, "
+                                   "and on the samples of --other (a model it never saw). Prints "
+                                   "JSON (notebook 13).")
+    p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory the detector was trained on")
+    p.add_argument("--detector", type=Path, default=None, help="detector directory (default CKPT/detector)")
+    p.add_argument("--other", type=Path, default=None, metavar="RUN",
+                   help="another pipeline (another seed or preset) whose samples it never saw")
+    p.add_argument("--n", type=_int_at_least(2), default=None,
+                   help="held-out clips of each class (default the preset's detector.eval_clips)")
+    p.add_argument("--seed", type=_int_at_least(0), default=None,
+                   help="base seed of the held-out stream (default the run's seed)")
+    p.add_argument("--only", action="append", choices=[k for k in PERTURBATIONS if k != "clean"],
+                   help="only these perturbations (repeat for more; clean is always measured)")
+    _quiet_arg(p)
+    p.set_defaults(func=_eval_detector)
+
+    p = sub.add_parser("scale", help="the scaling sweep: DiT sizes x training budgets, as JSON",
+                       description="Train one denoiser per DiT size (DIT_PRESETS) and training "
+                                   "budget on one shared VAE, and measure each: training FLOPs "
+                                   "(counted), the held-out loss at fixed noise levels, tracker "
+                                   "adherence; then the compute-optimal frontier, the power law "
+                                   "loss = a C^-b + c fitted to it, and the base/4x/32x figure "
+                                   "(notebook 14). Writes OUT/<size>-<steps>/ per run, the table "
+                                   "(--table), OUT/scaling.png and OUT/figure.gif; prints JSON. "
+                                   "Finished runs are kept and skipped: run it again to resume.")
+    p.add_argument("--out", type=Path, default=None,
+                   help="sweep folder (default runs/scale-<preset>)")
+    p.add_argument("--sizes", nargs="+", choices=sorted(DIT_PRESETS), default=None, metavar="SIZE",
+                   help=f"DiT sizes (default the preset's grid; allowed: {', '.join(DIT_PRESETS)})")
+    p.add_argument("--steps", nargs="+", type=_int_at_least(1), default=None, metavar="N",
+                   help="training steps, the same for every size (default the preset's grid)")
+    p.add_argument("--vae", type=Path, default=None, metavar="DIR",
+                   help="a trained VAE checkpoint of this preset to share (default OUT/vae, "
+                        "trained there if missing)")
+    p.add_argument("--table", type=Path, default=None, metavar="FILE.json",
+                   help="where the table goes, with its .png and .gif beside it (default "
+                        "data/scaling.json for the full tiny grid, else OUT/scaling.json)")
+    _quiet_arg(p)
+    _config_args(p)
+    p.set_defaults(func=_scale)
 
     p = sub.add_parser("bench", help="speed benchmarks, as JSON",
                        description="Measure how fast the parts of the kit run on this machine "
@@ -356,7 +463,10 @@ def _train(args: argparse.Namespace) -> int:
 def _quickstart(args: argparse.Namespace) -> int:
     cfg = get_config(args.preset, args.overrides)
     out = args.out or Path(runs_dir()) / cfg.name
-    report = quickstart(cfg, out, progress=not args.quiet, fresh=args.fresh)
+    if args.no_provenance:
+        _note(NO_PROVENANCE_NOTE)
+    report = quickstart(cfg, out, progress=not args.quiet, fresh=args.fresh,
+                        provenance=not args.no_provenance)
     print(json.dumps({"out": str(out),
                       "adherence_in_distribution": report.get("adherence_in_distribution"),
                       "adherence_held_out": report.get("adherence_held_out"),
@@ -368,10 +478,32 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unconditional"
 
 
+def _load_pipeline(args: argparse.Namespace) -> Pipeline:
+    """The pipeline of --ckpt, with the usage policy off where --no-policy says so (noted)."""
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    if getattr(args, "no_policy", False):
+        _note(NO_POLICY_NOTE)
+        pipe.policy = None
+    return pipe
+
+
+def _provenance(args: argparse.Namespace, out: Path, generation: Generation) -> str | None:
+    """Sign `out` (the C2PA manifest of soralite.safety.provenance) unless --no-provenance; then a
+    sidecar left from an earlier file of that name is removed, so it cannot vouch for this one."""
+    if args.no_provenance:
+        stale = sidecar_path(out)
+        if stale.exists():
+            stale.unlink()
+        return None
+    return sign(out, generation)["manifest"]
+
+
 def _sample(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_path(args.out)                  # before the work
-    pipe = Pipeline.from_pretrained(args.ckpt)
+    pipe = _load_pipeline(args)
+    if args.no_provenance:
+        _note(NO_PROVENANCE_NOTE)
     prompts = list(args.prompt) + (prompt_set(args.prompt_set) if args.prompt_set else [])
     if not prompts:
         raise ValueError("give at least one --prompt (or --prompt-set NAME)")
@@ -388,7 +520,13 @@ def _sample(args: argparse.Namespace) -> int:
                 f"{(made['denoiser_sha256'] or '')[:8]}.gif")
         out = check_output_path(args.ckpt / SAMPLES_DIR / name)
         if out.exists():
-            print(json.dumps({"out": str(out), "skipped": "already there, made by these weights"}))
+            signed = None
+            if not args.no_provenance and not sidecar_path(out).exists():   # made before provenance
+                signed = _provenance(args, out, Generation.of(
+                    pipe, "text" if len(prompts) == 1 else "grid", prompts, args.seed, args.steps,
+                    args.guidance, frames=args.frames))
+            print(json.dumps({"out": str(out), "skipped": "already there, made by these weights",
+                              **({"provenance": signed} if signed else {})}))
             return 0
     suffix = out.suffix.lower()
     clips = pipe.generate(prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
@@ -400,7 +538,11 @@ def _sample(args: argparse.Namespace) -> int:
         np.save(out, clips, allow_pickle=False)
     else:
         save_clip(out, captioned_grid(clips, prompts), fps=pipe.config.world.fps)
-    print(json.dumps({"out": str(out), "prompts": prompts, "shape": list(clips.shape)}))
+    task = "text" if len(prompts) == 1 or suffix == ".npy" else "grid"
+    signed = _provenance(args, out, Generation.of(pipe, task, prompts, args.seed, args.steps,
+                                                  args.guidance, frames=args.frames))
+    print(json.dumps({"out": str(out), "prompts": prompts, "shape": list(clips.shape),
+                      "provenance": signed}))
     return 0
 
 
@@ -416,7 +558,9 @@ def _verb(args: argparse.Namespace) -> int:
     """animate, extend, connect, edit: read the inputs, check the output, run, write."""
     if args.out is not None:
         check_output_path(args.out, (".gif", ".mp4", ".npy"))
-    pipe = Pipeline.from_pretrained(args.ckpt)
+    pipe = _load_pipeline(args)
+    if args.no_provenance:
+        _note(NO_PROVENANCE_NOTE)
     sampling = dict(seed=args.seed, steps=args.steps, guidance=args.guidance, resize=args.resize,
                     progress=not args.quiet)
     if args.command == "animate":
@@ -442,7 +586,15 @@ def _verb(args: argparse.Namespace) -> int:
             f"{args.command}-{_slug(source.stem)}-{_slug(args.prompt)}-s{args.seed}-"
             f"step{made['step']}-{(made['denoiser_sha256'] or '')[:8]}.gif"))
     save_clip(out, clips[0], fps=pipe.config.world.fps)
-    print(json.dumps({"out": str(out), "prompt": args.prompt, "shape": list(clips[0].shape)}))
+    inputs = [args.clip_a, args.clip_b] if args.command == "connect" else [source]
+    extra = {"frames": getattr(args, "frames", None), "strength": getattr(args, "strength", None),
+             "direction": ("backward" if args.backward else "forward") if args.command == "extend" else None,
+             "inputs": [{"file": p.name, "sha256": file_sha256(p)} for p in inputs]}
+    task = {"animate": "image"}.get(args.command, args.command)
+    signed = _provenance(args, out, Generation.of(pipe, task, [args.prompt], args.seed, args.steps,
+                                                  args.guidance, **extra))
+    print(json.dumps({"out": str(out), "prompt": args.prompt, "shape": list(clips[0].shape),
+                      "provenance": signed}))
     return 0
 
 
@@ -468,6 +620,99 @@ def _finite(obj):
 def _probe(args: argparse.Namespace) -> int:
     pipe = Pipeline.from_pretrained(args.ckpt)
     print(json.dumps(_finite(run_probe(pipe, args.name, n=args.n, seed=args.seed)), indent=2))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Exit 0 only for an intact file whose manifest was read; 1 otherwise (said on stderr)."""
+    report = verify(args.file, trust=args.trust)
+    if args.brief:
+        report.pop("active_manifest", None)
+    print(json.dumps(report, indent=2))
+    if not report["intact"]:
+        print(f"soralite verify: {args.file} FAILED: {'; '.join(report['problems'])}", file=sys.stderr)
+        return 1
+    what = "generated by a model" if report["generated"] else "not marked as generated"
+    _note(f"{args.file} is intact ({what}); {report['trust_note']}")
+    return 0
+
+
+def _detector_dir(path: Path | None) -> Path:
+    return path if path is not None else Path(runs_dir()) / default_preset() / DETECTOR_DIR
+
+
+def _load_detector(path: Path) -> Detector:
+    if not (path / "manifest.json").exists() and not (path / "model.safetensors").exists():
+        raise FileNotFoundError(f"no detector at {path}: train one with `soralite train-detector "
+                                f"--ckpt RUN --out {path}` (or give --ckpt DETECTOR_DIR)")
+    return Detector.from_pretrained(path)
+
+
+def _detect(args: argparse.Namespace) -> int:
+    detector = _load_detector(_detector_dir(args.ckpt))
+    print(json.dumps(detect_files(args.path, detector), indent=2))
+    return 0
+
+
+def _train_detector(args: argparse.Namespace) -> int:
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    preset = args.preset or (pipe.config.name if pipe.config.name in PRESETS else None)
+    cfg = get_config(preset, args.overrides).detector
+    out = args.out or args.ckpt / DETECTOR_DIR
+    _, report = train_detector(pipe, cfg, out, progress=not args.quiet, log=_note)
+    print(json.dumps({"preset": preset or default_preset(), **report}, indent=2))
+    return 0
+
+
+def _eval_detector(args: argparse.Namespace) -> int:
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    detector = _load_detector(args.detector or args.ckpt / DETECTOR_DIR)
+    other = Pipeline.from_pretrained(args.other) if args.other else None
+    preset = pipe.config.name if pipe.config.name in PRESETS else None
+    n = args.n or get_config(preset).detector.eval_clips
+    report = evaluate_detector(detector, pipe, n=n, seed=args.seed, other=other,
+                               only=args.only, progress=not args.quiet,
+                               log=None if args.quiet else _note)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _scale(args: argparse.Namespace) -> int:
+    cfg = get_config(args.preset, args.overrides)
+    out = args.out or Path(runs_dir()) / f"scale-{cfg.name}"
+    full = cfg.name == "tiny" and not (args.overrides or args.sizes or args.steps)
+    table_path = args.table or (DATA_DIR / SCALE_TABLE if full else out / SCALE_TABLE)
+    if cfg.name != "tiny" and table_path.resolve() == (DATA_DIR / SCALE_TABLE).resolve():
+        raise ValueError(f"{table_path} holds the tiny sweep that the README reports; write the "
+                         f"{cfg.name} table elsewhere (--table FILE.json, default inside --out)")
+    command = " ".join(["soralite scale", f"--preset {cfg.name}",
+                        *(f"--set {shlex.quote(o)}" for o in args.overrides),
+                        *([f"--sizes {' '.join(args.sizes)}"] if args.sizes else []),
+                        *([f"--steps {' '.join(map(str, args.steps))}"] if args.steps else []),
+                        *([f"--vae {args.vae}"] if args.vae else []),
+                        *([f"--out {args.out}"] if args.out else [])])
+    machine_at_start = machine()
+    table = run_sweep(cfg, out, grid_for(cfg.name, args.sizes, args.steps), vae_dir=args.vae,
+                      progress=not args.quiet, log=_note)
+    table = {"command": command, "machine": machine_at_start,
+             "load_average_at_end": machine()["load_average"], **table}
+    write_table(table_path, table)
+    pictures = [out / "scaling.png", out / "figure.gif"]
+    if table_path.parent.resolve() != out.resolve():
+        pictures += [table_path.with_suffix(".png"), table_path.with_suffix(".gif")]
+    fig = plot_scaling(table, f"{cfg.name}: held-out loss against training compute")
+    clips = compute_figure(*figure_clips(out, table)) if table["figure"] else None
+    for path in pictures:
+        if path.suffix == ".png":
+            fig.savefig(path)
+        elif clips is not None:
+            save_clip(path, clips, fps=cfg.world.fps)
+    fit = table["fit"]
+    print(json.dumps({"out": str(out), "table": str(table_path), "runs": len(table["runs"]),
+                      "runs_trained_now": table["runs_trained_now"], "seconds": table["seconds"],
+                      "fit": fit and {k: fit[k] for k in ("a", "b", "b_se", "b_ci95", "c", "points")},
+                      "figure": table["figure"],
+                      "pictures": [str(p) for p in pictures if p.exists()]}, indent=2))
     return 0
 
 
@@ -504,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
+    if not is_main_process():                         # under torchrun, rank 0 alone prints results
+        sys.stdout = open(os.devnull, "w")
     try:
         return int(args.func(args) or 0)
     except EXPECTED_ERRORS as e:

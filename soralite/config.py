@@ -194,14 +194,15 @@ class CaptionerConfig:
 
     world: str = "full"                   # "full": docs/world.md's world at the preset's clip size;
                                           # "preset": the preset's own world
-    pixel_hidden: int = 16                # width of the per-pixel colour classifier
-    channels: int = 32                    # width of the shape features
-    frame_stride: int = 2                 # shape features are read from every frame_stride-th frame
+    pixel_hidden: int = 0                 # width of the per-pixel colour classifier (0: linear)
+    channels: int = 0                     # width of an optional CNN's shape features (0: the masks'
+                                          # moments alone)
+    frame_stride: int = 4                 # the CNN reads every frame_stride-th frame
     hidden: int = 128                     # width of the per-object MLP
     steps: int = 1000
-    batch_size: int = 32
-    lr: float = 2e-3
-    warmup_steps: int = 50
+    batch_size: int = 16
+    lr: float = 3e-3
+    warmup_steps: int = 20
     checkpoint_every: int = 250
     eval_clips: int = 500                 # held-out clips `soralite eval-captioner` reads
 
@@ -216,8 +217,8 @@ class DetectorConfig:
     temporal_kernel: int = 3              # the clip head's convolution over frame features, in frames
     train_clips: int = 256                # generated clips trained on (and as many world clips)
     eval_clips: int = 128                 # held-out generated clips measured (and as many world clips)
-    steps: int = 300
-    batch_size: int = 32
+    steps: int = 200
+    batch_size: int = 16                  # half generated, half world clips
     lr: float = 2e-3
     warmup_steps: int = 20
     frame_weight: float = 0.5             # loss = clip BCE + frame_weight * per-frame BCE
@@ -631,9 +632,10 @@ def validate_captioner(cp: CaptionerConfig) -> None:
     """Raise `ValueError` naming the captioner setting that is out of its range."""
     c = _Checker(cp, "captioner.")
     c.choice("world", CAPTIONER_WORLDS)
-    for name in ("pixel_hidden", "channels", "frame_stride", "hidden", "steps", "batch_size",
-                 "eval_clips"):
+    for name in ("frame_stride", "hidden", "steps", "batch_size", "eval_clips"):
         c.number(name, 1, integer=True)
+    c.number("pixel_hidden", 0, integer=True)
+    c.number("channels", 0, integer=True)
     c.number("lr", 0, lo_open=True)
     c.number("warmup_steps", 0, integer=True)
     c.number("checkpoint_every", 0, integer=True)

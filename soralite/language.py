@@ -164,6 +164,8 @@ DESCRIPTIVE_WORDS: tuple[str, ...] = ("that", "starts", "at", "the", "top", "mid
 DESCRIPTIVE_VOCABULARY: tuple[str, ...] = VOCABULARY + tuple(w for w in DESCRIPTIVE_WORDS
                                                              if w not in VOCABULARY)
 _DESCRIPTIVE_MARKERS = ("that", ";", "background")   # words only a descriptive caption has
+# the tokenizer's words for each `dit.vocabulary` (soralite.config.VOCABULARIES)
+VOCABULARIES: dict[str, tuple[str, ...]] = {"standard": VOCABULARY, "descriptive": DESCRIPTIVE_VOCABULARY}
 
 
 @dataclass
@@ -307,6 +309,6 @@ def parse_caption(prompt: str, world: WorldConfig | None = None,
 
 __all__ = ["PromptError", "HeldOutWarning", "VOCABULARY", "WALL_PHRASE", "ObjectSpec", "PromptSpec", "parse_prompt",
            "check_prompt_in_world", "ROWS", "COLUMNS", "REGIONS", "PACES", "QUICK_SPEED",
-           "BACKGROUND_PHRASE", "HOW", "DESCRIPTIVE_WORDS", "DESCRIPTIVE_VOCABULARY",
+           "BACKGROUND_PHRASE", "HOW", "DESCRIPTIVE_WORDS", "DESCRIPTIVE_VOCABULARY", "VOCABULARIES",
            "DescribedObject", "DescriptionSpec", "how_phrase", "is_descriptive",
            "parse_description", "parse_caption"]

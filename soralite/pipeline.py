@@ -8,6 +8,7 @@ imports training: this module knows the models, the diffusion sampler and the ru
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,11 +24,13 @@ from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, check
 from soralite import verbs
 from soralite.config import HELD_OUT, Config, size_problem
 from soralite.diffusion import Known, make_scheduler, model_time, next_window, sample
-from soralite.language import HeldOutWarning, PromptError, parse_prompt
+from soralite.language import HeldOutWarning, PromptError, is_descriptive, parse_caption, parse_prompt
 from soralite.models import Denoiser, VideoVAE, count_parameters, encode_clips, latent_shape
 from soralite.runs import CONFIG_FILE, DENOISER_DIR, VAE_DIR, check_run_folder, with_defaults
 from soralite.runtime import autocast_context
+from soralite.safety.policy import Policy, PolicyRefusal, default_policy
 from soralite.video import to_uint8
+from soralite.world.prompts import upsample_prompt
 
 SAMPLE_BATCH = 64                  # clips sampled at once (the guided batch is twice this)
 
@@ -38,7 +41,9 @@ class Pipeline:
     `pipe.denoiser` holds `pipe.text_encoder` and `pipe.dit`; `pipe.vae.encode(x)` /
     `pipe.vae.decode(z)` work on model tensors; the DiT works on the VAE's latents times
     `pipe.latent_scale (C,)`, one factor per channel (`soralite.train.pool.latent_scale`; by default
-    `vae.config.scaling_factor` for every channel).
+    `vae.config.scaling_factor` for every channel). `pipe.policy` is the usage policy every prompt
+    passes before sampling (notebook 13; default the example policy of `data/policy.json`;
+    None turns it off, for research: `soralite.safety.policy.NO_POLICY_NOTE` says what that drops).
     """
 
     def __init__(self, config: Config, vae, denoiser: Denoiser, scheduler=None, device=None,
@@ -51,6 +56,7 @@ class Pipeline:
         self.step = 0                       # training steps behind the weights
         self._schedulers: dict = {}         # samplers of other sizes (their flow shift)
         self.run: Path | None = None        # the folder it was loaded from, if any
+        self.policy: Policy | None = default_policy()   # checked on every prompt (notebook 13)
         C = config.vae.latent_channels
         if latent_scale is None:
             latent_scale = torch.full((C,), float(vae.config.scaling_factor))
@@ -154,7 +160,9 @@ class Pipeline:
         The empty prompt "" asks for an *unconditional* sample (what classifier-free guidance
         trains): it is accepted only with `allow_empty=True`, so that a blank line is not taken
         for a request. A prompt that names a held-out colour-shape pair is accepted with a
-        `HeldOutWarning`: the model never saw that pair in training."""
+        `HeldOutWarning`: the model never saw that pair in training. Before any of that, each
+        prompt passes the usage policy `self.policy` (notebook 13): a prompt it refuses raises a
+        `PolicyRefusal` (a `PromptError`) that names the rule and its reason."""
         if isinstance(prompts, str):
             prompts = [prompts]
         elif not isinstance(prompts, (list, tuple)):
@@ -166,18 +174,79 @@ class Pipeline:
         for p in prompts:
             if not isinstance(p, str):
                 raise PromptError(f"a prompt must be a str; got {type(p).__name__} ({p!r})")
+            refusal = self.policy.check(p) if self.policy is not None else None
+            if refusal is not None:                         # before parsing: the rule, not "unknown word"
+                raise PolicyRefusal(refusal)
             if not p.strip():
                 if not allow_empty:
                     raise PromptError("an empty prompt asks for an unconditional sample (no text); "
                                       "pass allow_empty=True (--allow-empty) if that is what you want")
                 continue
-            spec = parse_prompt(p, self.config.world)       # PromptError names the bad word
+            spec = self._parse(p)                           # PromptError names the bad word
             pairs = [f"{o.colour} {o.shape}" for o in spec.objects if (o.colour, o.shape) in held]
             if pairs and self.config.world.exclude_held_out:
                 warnings.warn(f"{', '.join(pairs)} in {p!r} is a held-out pair: this model never saw "
                               f"it in training, so the sample measures compositional "
                               f"generalization", HeldOutWarning, stacklevel=2)
         return prompts
+
+    @property
+    def descriptive(self) -> bool:
+        """Whether this model reads descriptive prompts too (`dit.vocabulary`, notebook 12)."""
+        return self.config.dit.vocabulary == "descriptive"
+
+    def _parse(self, prompt: str):
+        """The standard part of a prompt, checked against the world: a standard caption, or with
+        the descriptive vocabulary a descriptive one, word by word (`parse_caption`)."""
+        try:
+            return parse_caption(prompt, self.config.world, descriptive=self.descriptive)
+        except PromptError as e:
+            if not self.descriptive and is_descriptive(prompt):
+                raise PromptError(f"{e}. This model reads standard captions only "
+                                  f"(dit.vocabulary=standard): a descriptive prompt needs a model "
+                                  f"trained with --set dit.vocabulary=descriptive (notebook 12)") from None
+            raise
+
+    def upsample(self, prompts, seed: int = 0) -> list[str]:
+        """Prompt upsampling (the Sora report, after DALL-E 3): each standard prompt becomes a
+        descriptive one that names what it leaves out (size, where each object starts, how fast
+        it goes), drawn from this model's world with seed `seed + i` for prompt i
+        (`soralite.world.prompts.upsample_prompt`). Descriptive and empty prompts are kept as
+        they are. Needs a model that reads descriptive prompts (`dit.vocabulary=descriptive`)."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not self.descriptive:
+            raise ValueError("upsampling writes descriptive prompts, which this model cannot read "
+                             "(dit.vocabulary=standard); use a model trained with --set "
+                             "dit.vocabulary=descriptive (notebook 12)")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0 (got {seed!r})")
+        out = []
+        for i, p in enumerate(prompts):
+            if isinstance(p, str) and p.strip() and not is_descriptive(p):
+                parse_prompt(p, self.config.world)              # the bad word, before any drawing
+                p = upsample_prompt(p, seed=seed + i, world=self.config.world)
+            out.append(p)
+        return out
+
+    @contextlib.contextmanager
+    def policy_suspended(self):
+        """`with pipe.policy_suspended():` samples without the usage policy: for the kit's own
+        measurements of the model on its world's whole distribution (evaluation, the detector's
+        data), which a policy written for requests would refuse in part."""
+        saved, self.policy = self.policy, None
+        try:
+            yield self
+        finally:
+            self.policy = saved
+
+    def review_frames(self, clips: np.ndarray) -> np.ndarray:
+        """The generated `clips`, after the policy's frame rules (where one is on and a frame
+        classifier attached, `Policy.with_frame_review`): a `PolicyRefusal` names the rule."""
+        if self.policy is not None:
+            refusal = self.policy.review(clips)
+            if refusal is not None:
+                raise PolicyRefusal(refusal)
+        return clips
 
     @torch.no_grad()
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -347,7 +416,7 @@ class Pipeline:
     def generate(self, prompts, seed: int = 0, steps: int | None = None, guidance: float | None = None,
                  return_trajectory: bool = False, progress: bool = False, scheduler=None,
                  allow_empty: bool = False, frames: int | None = None, height: int | None = None,
-                 width: int | None = None):
+                 width: int | None = None, upsample: bool = False):
         """Clips `uint8 (N, T, H, W, 3)` for the prompts; the same seed gives the same clips.
 
         `steps` and `guidance` (the guidance_scale) default to `config.train.sample_steps` and
@@ -359,12 +428,15 @@ class Pipeline:
         (notebook 10); `frames=1` gives images `(N, 1, H, W, 3)`, and each size samples with the
         flow shift of its token count. With `return_trajectory`, returns `(clips, trajectory)`, the sampler's
         `Trajectory` of scaled latents. `allow_empty` accepts the empty prompt "" (an
-        unconditional sample); see `check_prompts`."""
+        unconditional sample); see `check_prompts`. `upsample` first turns each standard prompt
+        into a descriptive one (`upsample`, notebook 12), for a model that reads them."""
+        if upsample:
+            prompts = self.upsample(self.check_prompts(prompts, allow_empty), seed)
         res = self.generate_latents(prompts, seed, steps, guidance, return_trajectory, progress,
                                     scheduler=scheduler, allow_empty=allow_empty, frames=frames,
                                     height=height, width=width)
         z, trajectory = res if return_trajectory else (res, None)
-        clips = self.decode_latents(z, frames)
+        clips = self.review_frames(self.decode_latents(z, frames))
         return (clips, trajectory) if return_trajectory else clips
 
     __call__ = generate
@@ -372,28 +444,31 @@ class Pipeline:
     # --- every task of one model (notebook 09; soralite.verbs) ----------------------------------
     def animate(self, images, prompts, seed: int = 0, frames: int | None = None, **kwargs) -> np.ndarray:
         """Clips whose first frame is the image: `(H, W, 3)` or `(N, H, W, 3)` -> `(N, T, H, W, 3)`."""
-        return verbs.animate(self, images, prompts, seed=seed, frames=frames, **kwargs)
+        return self.review_frames(verbs.animate(self, images, prompts, seed=seed, frames=frames, **kwargs))
 
     def extend(self, clips, prompts, frames: int, direction: str = "forward", seed: int = 0,
                **kwargs) -> np.ndarray:
         """`(N, T + frames, H, W, 3)`: `frames` new frames after the clip, or before it (`"backward"`)."""
-        return verbs.extend(self, clips, prompts, frames, direction=direction, seed=seed, **kwargs)
+        return self.review_frames(verbs.extend(self, clips, prompts, frames, direction=direction,
+                                               seed=seed, **kwargs))
 
     def connect(self, clips_a, clips_b, prompts, frames: int, seed: int = 0, **kwargs) -> np.ndarray:
         """`(N, Ta + frames + Tb, H, W, 3)`: A, `frames` new frames leading into B's start, then B."""
-        return verbs.connect(self, clips_a, clips_b, prompts, frames, seed=seed, **kwargs)
+        return self.review_frames(verbs.connect(self, clips_a, clips_b, prompts, frames, seed=seed,
+                                                **kwargs))
 
     def fill(self, clips, known, prompts, seed: int = 0, **kwargs) -> np.ndarray:
         """The clips with the frames where `known[t]` is False made new."""
-        return verbs.fill(self, clips, known, prompts, seed=seed, **kwargs)
+        return self.review_frames(verbs.fill(self, clips, known, prompts, seed=seed, **kwargs))
 
     def loop(self, prompts, frames: int | None = None, seed: int = 0, **kwargs) -> np.ndarray:
         """A clip whose last frame leads into its first."""
-        return verbs.loop(self, prompts, frames=frames, seed=seed, **kwargs)
+        return self.review_frames(verbs.loop(self, prompts, frames=frames, seed=seed, **kwargs))
 
     def edit(self, clips, prompts, strength: float | None = None, seed: int = 0, **kwargs) -> np.ndarray:
         """The clips re-made from the prompt (SDEdit); `strength` is the share of the schedule re-run."""
-        return verbs.edit(self, clips, prompts, strength=strength, seed=seed, **kwargs)
+        return self.review_frames(verbs.edit(self, clips, prompts, strength=strength, seed=seed,
+                                             **kwargs))
 
 
 def check_sampling(seed, steps, guidance) -> tuple[int, int | None, float | None]:

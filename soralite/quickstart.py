@@ -21,6 +21,8 @@ from soralite.language import HeldOutWarning
 from soralite.models import Denoiser
 from soralite.pipeline import Pipeline
 from soralite.runs import REPORT_FILE, SAMPLES_FILE, VAE_DIR, check_run_folder, run_fits
+from soralite.safety.provenance import Generation, sidecar_path, sign
+from soralite.runtime import is_main_process
 from soralite.seeds import stream_seed
 from soralite.train import SizeMix, check_denoiser, load_vae_for, train
 from soralite.video import save_clip
@@ -29,15 +31,17 @@ from soralite.world import grid_prompts
 
 
 def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=print,
-               fresh: bool = False) -> dict:
+               fresh: bool = False, provenance: bool = True) -> dict:
     """Train (or reuse) the VAE and the denoiser of `cfg` in `out`, write `samples.gif` and
     `report.json`, and return the report. Each stage skips what `out` already holds; a stage
     trained with other settings is an error naming them, unless `fresh`, which moves it aside
     (`soralite.runs.move_aside`) and trains anew. `report.json` and `samples.gif` record the
-    weights they were made from and are made again when those change."""
+    weights they were made from and are made again when those change. `samples.gif` gets a C2PA
+    sidecar `samples.gif.c2pa` (`soralite.safety.provenance`) unless `provenance=False`."""
     out = Path(out)
-    check_run_folder(out)                             # before any work
-    out.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        check_run_folder(out)                         # before any work
+        out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     load = [round(x, 2) for x in os.getloadavg()]
     t0 = time.perf_counter()
@@ -60,6 +64,8 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     log(f"[quickstart] denoiser at step {result.step} in {seconds['denoiser']:.1f} s "
         f"(loss {last.get('loss', float('nan')):.4f})")
 
+    if not is_main_process():                         # under torchrun: rank 0 samples and scores
+        return {"step": result.step}
     pipe = Pipeline(cfg, vae, result.ema, latent_scale=result.latent_scale)
     pipe.step = result.step
     report_path = out / REPORT_FILE
@@ -71,12 +77,17 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     if old.get("settings") == settings and (out / SAMPLES_FILE).exists():
         log(f"[quickstart] {SAMPLES_FILE} and {REPORT_FILE} are up to date; nothing to sample")
         report = old
+        if provenance and not sidecar_path(out / SAMPLES_FILE).exists():   # made before provenance
+            sign(out / SAMPLES_FILE, Generation.of(pipe, "grid", grid_prompts(cfg.world),
+                                                   stream_seed(cfg.seed, "grid")))
     else:
         prompts = grid_prompts(cfg.world)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pipe.policy_suspended():   # the kit's grid of its world
             warnings.simplefilter("ignore", HeldOutWarning)   # the held-out prompts are on purpose
             clips = pipe.generate(prompts, seed=stream_seed(cfg.seed, "grid"))
         save_clip(out / SAMPLES_FILE, captioned_grid(clips, prompts), fps=cfg.world.fps)
+        if provenance:
+            sign(out / SAMPLES_FILE, Generation.of(pipe, "grid", prompts, stream_seed(cfg.seed, "grid")))
         seconds["samples"] = time.perf_counter() - t
         t = time.perf_counter()
         report = {"preset": cfg.name, "settings": settings,

@@ -7,8 +7,9 @@ vae/                 the video VAE checkpoint (stage 1)
 latents.safetensors  the denoiser's latent pool, encoded once by that VAE
 denoiser/            text encoder + DiT; its weights are the EMA model (stage 2)
 log.jsonl            the denoiser's loss, one line per `train.log_every` steps
-samples.gif          quickstart's grid of samples; report.json: its evaluation
+samples.gif          quickstart's grid of samples (samples.gif.c2pa: its C2PA provenance); report.json: its evaluation
 samples/             what `soralite sample` writes without --out
+detector/            a detector trained on this run's samples (`soralite train-detector`, notebook 13)
 replaced/            what `--fresh` moved aside: earlier weights, never deleted
 .vae.lock            held while a stage trains (the process id inside)
 ```
@@ -36,6 +37,7 @@ CONFIG_FILE = "config.json"
 VAE_DIR = "vae"
 DENOISER_DIR = "denoiser"
 CAPTIONER_DIR = "captioner"          # the run's video captioner (notebook 12), for descriptive captions
+DETECTOR_DIR = "detector"            # the detector trained on this run's samples (notebook 13)
 LATENTS_FILE = "latents.safetensors"
 LOG_FILE = "log.jsonl"
 REPORT_FILE = "report.json"
@@ -44,7 +46,8 @@ SAMPLES_DIR = "samples"
 REPLACED_DIR = "replaced"
 STAGES = ("vae", "denoiser")
 RUN_ENTRIES = (CONFIG_FILE, VAE_DIR, DENOISER_DIR, LATENTS_FILE, LOG_FILE, REPORT_FILE, SAMPLES_FILE,
-               SAMPLES_DIR, REPLACED_DIR, CAPTIONER_DIR)
+               SAMPLES_DIR, REPLACED_DIR, CAPTIONER_DIR, DETECTOR_DIR,
+               SAMPLES_FILE + ".c2pa")      # samples.gif's provenance sidecar (soralite.safety)
 
 # Settings that may change between a run and its resumption: they do not change the weights.
 RESUMABLE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -63,10 +66,6 @@ def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
     ("vae" or "denoiser"), flat with dotted keys: `{"seed": 0, "world.height": 32, ...}`."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    try:                      # a setting added since the run was saved counts as its default
-        config = Config.from_dict(config).to_dict()
-    except (ValueError, TypeError, AttributeError):
-        pass
     train = config.get("train", {})
     if stage == "vae":
         train_keys = VAE_TRAIN_FIELDS + SHARED_TRAIN_FIELDS
@@ -283,7 +282,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-__all__ = ["CONFIG_FILE", "VAE_DIR", "DENOISER_DIR", "CAPTIONER_DIR", "LATENTS_FILE", "LOG_FILE", "REPORT_FILE",
+__all__ = ["CONFIG_FILE", "VAE_DIR", "DENOISER_DIR", "CAPTIONER_DIR", "DETECTOR_DIR", "LATENTS_FILE", "LOG_FILE", "REPORT_FILE",
            "SAMPLES_FILE", "SAMPLES_DIR", "STAGES", "RESUMABLE_FIELDS", "stage_settings",
            "check_stage", "with_defaults", "run_fits", "read_log", "REPLACED_DIR", "RUN_ENTRIES", "is_run_entry",
            "check_run_folder", "move_aside", "stage_mismatch_help", "RunLock", "made_from"]

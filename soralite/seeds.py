@@ -21,6 +21,7 @@ WORLD_STREAMS: dict[str, tuple[int, int]] = {
     "vae_eval": (4_000_037, 0),       # held-out clips the VAE is evaluated on (PSNR, tracker)
     "tasks": (5_000_011, 0),          # clips the conditioning tasks are measured on (eval.tasks)
     "captioner_train": (6_000_011, 0),  # the captioner's training batches: step k sees clips k*B .. (k+1)*B - 1
+    "captioner_init": (6_000_011, 1), # the clips whose pixels set a fresh captioner's colour classifier
     "captioner_eval": (7_000_003, 0), # held-out clips the captioner is measured on (eval.captioning)
     "captions_eval": (8_000_009, 0),  # the scenes whose captions prompt the recaptioning table (eval.descriptive)
     "probes": (6_000_023, 0),         # clips the world-simulation probes start from (studies.probes)

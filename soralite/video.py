@@ -267,6 +267,21 @@ def show(clips, captions: list[str] | str | None = None, fps: float = 8,
 # ----------------------------------------------------------------------------------------------
 # Folders of real clips (notebook 01: train on your own videos, not only on the toy world)
 
+def clip_files(root: str | Path) -> list[Path]:
+    """The clip files under `root` (recursively, sorted; hidden files and folders skipped), as
+    `ClipFolder` reads them; a missing or clipless folder is an error that says so."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"no clip folder at '{root}'")
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in CLIP_EXTENSIONS)
+    files = [p for p in found if p.is_file()
+             and not any(s.startswith(".") for s in p.relative_to(root).parts)]
+    if not files:
+        raise ValueError(f"no clips in folder '{root}' (looked recursively for "
+                         f"{' '.join(CLIP_EXTENSIONS)})")
+    return files
+
+
 class ClipFolder(Dataset):
     """A torch Dataset of the `.gif`, `.mp4` and `.npy` clips under `root` (recursively).
 
@@ -280,14 +295,7 @@ class ClipFolder(Dataset):
         self.root = Path(root)
         self.frames, self.height = _check_int("frames", frames), _check_int("height", height)
         self.width, self.stride = _check_int("width", width), _check_int("stride", stride)
-        if not self.root.exists():
-            raise FileNotFoundError(f"no clip folder at '{self.root}'")
-        found = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in CLIP_EXTENSIONS)
-        self.files = [p for p in found if p.is_file()  # hidden files and folders are skipped
-                      and not any(s.startswith(".") for s in p.relative_to(self.root).parts)]
-        if not self.files:
-            raise ValueError(f"no clips in folder '{self.root}' (looked recursively for "
-                             f"{' '.join(CLIP_EXTENSIONS)})")
+        self.files = clip_files(self.root)
         path, listed = self.root / CAPTIONS_FILE, {}
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
         for n, line in enumerate(lines, start=1):

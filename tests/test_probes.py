@@ -2,6 +2,7 @@
 world's own clips each probe reads the world's answer (permanence, no morphing, gravity 0.004,
 restitution 0.8, velocity error at the tracker's floor), and every probe runs on a smoke
 pipeline and on the command line."""
+import contextlib
 import json
 from types import SimpleNamespace
 
@@ -21,6 +22,9 @@ class WorldAsModel:
     def __init__(self, cfg):
         self.config = cfg
         self.vae = SimpleNamespace(temporal_compression=cfg.vae.temporal_compression)
+
+    def policy_suspended(self):
+        return contextlib.nullcontext()
 
     def fill(self, clips, known, prompts, seed=0):
         return np.asarray(clips).copy()                      # the truth, continued exactly

@@ -46,6 +46,10 @@ class TaskBatch:
     given_level: torch.Tensor
     independent: torch.Tensor
 
+    def select(self, rows) -> "TaskBatch":
+        """The tasks of some rows (a slice or an index tensor) of the batch."""
+        return TaskBatch(self.task[rows], self.given[rows], self.given_level[rows], self.independent[rows])
+
     @property
     def loss_mask(self) -> torch.Tensor:
         """`(B, T)` True on the frames that count in the loss: the frames to make."""

@@ -17,18 +17,28 @@ from soralite.models.packing import packed_forward
 
 
 def diffusion_loss(model, scheduler, x0: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
-                   generator: torch.Generator, autocast=None, tasks: TaskBatch | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   generator: torch.Generator, autocast=None, tasks: TaskBatch | None = None,
+                   shard: slice | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The denoising loss of one batch: mean over the batch, per-sample losses `(B,)` and `t (B,)`.
 
     `model(x_t, t, ids, mask, given, given_mask)` is a `Denoiser`; `x0 (B, C, T, h, w)` are clean
     latents; noise and noise levels come from `generator`. With `tasks` (notebook 09) every latent
     frame has its own level: given frames sit at their `given_level` and count for nothing in the
     loss, the others at the sample's `t` (or, for `independent` samples, a `t` of their own);
-    the per-sample loss is the mean over the frames to make."""
+    the per-sample loss is the mean over the frames to make. `shard` (several processes): the
+    noise and levels of the whole global batch are drawn, as one process would, and only this
+    process's share of it is computed, so the processes together compute what one would."""
     B = x0.shape[0]
     t = scheduler.sample_timesteps(B, generator=generator).to(x0.device)    # (B,)
     noise = randn_like(x0, generator)                                       # (B, C, T, h, w)
+    own = scheduler.sample_timesteps(B * x0.shape[2], generator=generator).to(x0.device) \
+        if tasks is not None else None                                      # (B T,) independent
+    if shard is not None:
+        x0, ids, mask, t, noise = x0[shard], ids[shard], mask[shard], t[shard], noise[shard]
+        if tasks is not None:
+            tasks = tasks.select(shard)
+            own = own.view(B, -1)[shard].reshape(-1)
+        B = x0.shape[0]
     if tasks is None:
         x_t = scheduler.add_noise(x0, noise, t).to(x0.dtype)                # (B, C, T, h, w)
         target = scheduler.training_target(x0, noise, t).to(x0.dtype)       # (B, C, T, h, w)
@@ -37,7 +47,7 @@ def diffusion_loss(model, scheduler, x0: torch.Tensor, ids: torch.Tensor, mask: 
         per_sample = (pred.float() - target).pow(2).mean(dim=(1, 2, 3, 4))     # (B,)
         return per_sample.mean(), per_sample.detach(), t.detach()
     T = x0.shape[2]
-    own = scheduler.sample_timesteps(B * T, generator=generator).to(x0.device).view(B, T)   # (B, T)
+    own = own.view(B, T)                                                    # (B, T)
     given = tasks.given.to(x0.device)                                       # (B, T)
     levels = torch.where(tasks.independent.to(x0.device)[:, None], own, t[:, None].to(own.dtype))
     given_t = level_to_timestep(scheduler, tasks.given_level).to(x0.device, levels.dtype)

@@ -45,7 +45,7 @@ def evaluate(pipe: Pipeline, n: int | None = None, n_held_out: int | None = None
     ind, held = eval_prompts(cfg.world, n, n_held_out, seed)
     prompts = ind + held
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), pipe.policy_suspended():   # the world's own prompts, measured
         warnings.simplefilter("ignore", HeldOutWarning)      # held-out prompts are asked on purpose
         clips = pipe.generate(prompts, seed=seed, steps=steps, guidance=guidance, progress=progress)
     t_sample = time.perf_counter() - t0

@@ -44,6 +44,10 @@ BACKGROUND, WALL = 0, 1              # pixel classes before the K colours
 SPEED_UNIT = 0.04                    # speeds are regressed in this unit (the world's fastest straight speed)
 MASK_EPS = 1.0                       # pixels of prior mass at the frame's centre: a hidden slot's centroid
 MAX_OBJECTS = 3                      # a scene holds at most three objects (docs/world.md)
+MOMENT_EPS = 1e-4                    # m^2 added to a variance (a hidden slot has none)
+TRACK_FEATURES = 9                   # per frame: x, y, area, vx, vy, std x, std y, cross kurtosis, skew
+WALL_SCALE = 10.0                    # the wall head's inputs (column shares) brought to about unit size
+INIT_SHARPNESS = 20.0                # logits per unit of squared colour distance at the start
 
 
 @dataclass
@@ -80,17 +84,46 @@ class Captioner(nn.Module):
         self.frame_cnn = nn.Sequential(                                  # foreground -> geometry
             nn.Conv2d(1, C, 3, padding=1), nn.GELU(),
             nn.Conv2d(C, C, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(C, C, 3, padding=1), nn.GELU())
-        track = 5 * self.frames                                          # x, y, area, vx, vy per frame
+            nn.Conv2d(C, C, 3, padding=1), nn.GELU()) if C else None
+        track = TRACK_FEATURES * self.frames                             # the track, frame by frame
         n_out = 1 + len(self.shapes) + len(self.sizes) + len(self.motions) + 2 + 1
         self.slot_mlp = nn.Sequential(nn.Linear(C + track, config.hidden), nn.GELU(),
                                       nn.Linear(config.hidden, config.hidden), nn.GELU(),
                                       nn.Linear(config.hidden, n_out))
+        nn.init.zeros_(self.slot_mlp[-1].weight)                         # a fresh model starts at the
+        nn.init.zeros_(self.slot_mlp[-1].bias)                           # first frame's centroid
         self.wall_head = nn.Linear(2, 1)                                 # column profile -> logit
+        # the tracks' features brought to about unit size (x, y, area, vx, vy, std x, std y, cross, skew)
+        self.register_buffer("track_offset", torch.tensor([0.5, 0.5, 0, 0, 0, 0, 0, 1, 0]), persistent=False)
+        self.register_buffer("track_scale", torch.tensor(
+            [2.0, 2.0, 10.0, 1 / SPEED_UNIT, 1 / SPEED_UNIT, 10.0, 10.0, 2.0, 1.0]), persistent=False)
 
     @property
     def num_slots(self) -> int:
         return len(self.colours)
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, labels: torch.Tensor, sharpness: float = INIT_SHARPNESS) -> None:
+        """Start the pixel classifier as the nearest-mean classifier of labelled pixels: clips
+        `x (B, 3, T, H, W)` and each pixel's class `labels (B, T, H, W)` (0 background, 1 wall,
+        2 + k colour k). Class k scores `sharpness (mu_k . p - |mu_k|^2 / 2)`, which is highest
+        for the nearest class mean; a class never seen keeps a score far below the others. As the
+        VAE starts from the best linear code (notebook 03), the captioner starts from masks that
+        are already right, and training refines them. Only for the linear classifier
+        (`pixel_hidden = 0`)."""
+        if not isinstance(self.pixel, nn.Linear):
+            return
+        p = x.movedim(1, -1).reshape(-1, 3)                               # (N, 3) pixels
+        y = labels.reshape(-1).to(p.device)                               # (N,)
+        weight = torch.zeros_like(self.pixel.weight)                      # (K + 2, 3)
+        bias = torch.full_like(self.pixel.bias, -1e3)                     # unseen classes: never
+        for k in range(weight.shape[0]):
+            hit = y == k
+            if hit.any():
+                mu = p[hit].mean(0)                                       # (3,)
+                weight[k], bias[k] = sharpness * mu, -sharpness * mu.dot(mu) / 2
+        self.pixel.weight.copy_(weight)
+        self.pixel.bias.copy_(bias.clamp_min(-50.0))
 
     # --- the four steps --------------------------------------------------------------------
     def pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,27 +132,44 @@ class Captioner(nn.Module):
 
     @staticmethod
     def trajectories(masks: torch.Tensor) -> torch.Tensor:
-        """Step 2: slot masks `(B, K, T, H, W)` -> tracks `(B, K, T, 5)`: centroid x, y (shares of
-        W and H), area (share of the frame), velocity vx, vy (units of min(H, W) per frame; the
-        last frame repeats the one before)."""
+        """Step 2: slot masks `(B, K, T, H, W)` -> tracks `(B, K, T, TRACK_FEATURES)`, per frame:
+        the centroid x, y (shares of W and H), the area (share of the frame), the velocity vx, vy
+        (units of min(H, W) per frame; the last frame repeats the one before), and the mask's shape
+        moments about its centroid (lengths in units of m = min(H, W)): the spreads `std_x`,
+        `std_y`, the *cross kurtosis* `E[dx^2 dy^2] / (var_x var_y)` (1 for a square, whose x and
+        y are independent; about 2/3 for a disc) and the vertical skewness (a triangle, wide at
+        the bottom, leans one way; a square and a disc none)."""
         B, K, T, H, W = masks.shape
-        xs = (torch.arange(W, device=masks.device, dtype=masks.dtype) + 0.5) / W     # (W,)
-        ys = (torch.arange(H, device=masks.device, dtype=masks.dtype) + 0.5) / H     # (H,)
-        mass = masks.sum((-2, -1))                                                   # (B, K, T)
-        cx = ((masks.sum(-2) * xs).sum(-1) + 0.5 * MASK_EPS) / (mass + MASK_EPS)     # (B, K, T)
-        cy = ((masks.sum(-1) * ys).sum(-1) + 0.5 * MASK_EPS) / (mass + MASK_EPS)     # (B, K, T)
         m = min(H, W)
-        vx = torch.diff(cx, dim=-1, append=cx[..., -1:]) * W / m                     # (B, K, T)
-        vy = torch.diff(cy, dim=-1, append=cy[..., -1:]) * H / m
+        xs = torch.arange(W, device=masks.device, dtype=masks.dtype) + 0.5           # (W,) pixels
+        ys = torch.arange(H, device=masks.device, dtype=masks.dtype) + 0.5           # (H,)
+        mass = masks.sum((-2, -1))                                                   # (B, K, T)
+        norm = mass + MASK_EPS
+        cx = ((masks.sum(-2) * xs).sum(-1) + MASK_EPS * W / 2) / norm                # (B, K, T) px
+        cy = ((masks.sum(-1) * ys).sum(-1) + MASK_EPS * H / 2) / norm
+        dx = (xs - cx[..., None]) / m                                                # (B, K, T, W)
+        dy = (ys - cy[..., None]) / m                                                # (B, K, T, H)
+        mx, my = masks.sum(-2), masks.sum(-1)                                        # (B, K, T, W), (.., H)
+        var_x = (mx * dx ** 2).sum(-1) / norm + MOMENT_EPS                           # (B, K, T)
+        var_y = (my * dy ** 2).sum(-1) / norm + MOMENT_EPS
+        cross = torch.einsum("bktyx,bkty,bktx->bkt", masks, dy ** 2, dx ** 2) / norm / (var_x * var_y)
+        skew = (my * dy ** 3).sum(-1) / norm / var_y ** 1.5
+        px, py = cx / W, cy / H                                                      # shares
+        vx = torch.diff(cx, dim=-1, append=cx[..., -1:]) / m                         # (B, K, T)
+        vy = torch.diff(cy, dim=-1, append=cy[..., -1:]) / m
         if T > 1:                                     # the last frame's velocity: the one before it
-            vx, vy = vx.clone(), vy.clone()
-            vx[..., -1], vy[..., -1] = vx[..., -2], vy[..., -2]
-        return torch.stack([cx, cy, mass / (H * W), vx, vy], dim=-1)                 # (B, K, T, 5)
+            vx = torch.cat([vx[..., :-1], vx[..., -2:-1]], dim=-1)
+            vy = torch.cat([vy[..., :-1], vy[..., -2:-1]], dim=-1)
+        return torch.stack([px, py, mass / (H * W), vx, vy, var_x.sqrt(), var_y.sqrt(),
+                            cross.clamp(0, 4), skew.clamp(-4, 4)], dim=-1)          # (B, K, T, 9)
 
     def shape_features(self, foreground: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Step 3: the foreground `(B, T, H, W)` and slot masks `(B, K, T, H, W)` -> each slot's
-        geometry features `(B, K, C)`, pooled under its mask over space and time."""
+        """Step 3 (with `channels > 0`): the foreground `(B, T, H, W)` and slot masks
+        `(B, K, T, H, W)` -> each slot's geometry features `(B, K, C)` from a small CNN, pooled
+        under its mask over space and every `frame_stride`-th frame."""
         B, K, T, H, W = masks.shape
+        if self.frame_cnn is None:
+            return masks.new_zeros(B, K, 0)
         step = self.config.frame_stride
         fg = foreground[:, ::step]                                       # (B, T', H, W)
         Tp = fg.shape[1]
@@ -132,11 +182,10 @@ class Captioner(nn.Module):
         return pooled / (m.sum((2, 3, 4))[..., None] + 1e-3)            # (B, K, C)
 
     def heads(self, features: torch.Tensor, tracks: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Step 4: features `(B, K, C)` and tracks `(B, K, T, 5)` -> every slot's answers."""
-        scale = torch.tensor([1.0, 1.0, 10.0, 1 / SPEED_UNIT, 1 / SPEED_UNIT],
-                             device=tracks.device, dtype=tracks.dtype)
-        centred = (tracks - torch.tensor([0.5, 0.5, 0, 0, 0], device=tracks.device)) * scale
-        z = torch.cat([features, centred.flatten(-2)], dim=-1)          # (B, K, C + 5T)
+        """Step 4: features `(B, K, C)` and tracks `(B, K, T, 9)` -> every slot's answers, from
+        one MLP shared by the slots (so what it learns of one colour holds for every colour)."""
+        centred = (tracks - self.track_offset) * self.track_scale        # (B, K, T, 9) about unit size
+        z = torch.cat([features, centred.flatten(-2)], dim=-1)          # (B, K, C + 9T)
         out = self.slot_mlp(z)                                           # (B, K, n_out)
         S, Z, M = len(self.shapes), len(self.sizes), len(self.motions)
         presence, shape, size, motion, start, speed = out.split([1, S, Z, M, 2, 1], dim=-1)
@@ -152,10 +201,11 @@ class Captioner(nn.Module):
         probs = logits.softmax(1)
         masks = probs[:, 2:]                                             # (B, K, T, H, W)
         foreground = masks.sum(1)                                        # (B, T, H, W)
-        tracks = self.trajectories(masks)                                # (B, K, T, 5)
+        tracks = self.trajectories(masks)                                # (B, K, T, 9)
         heads = self.heads(self.shape_features(foreground, masks), tracks)
         columns = probs[:, WALL].mean((1, 2))                            # (B, W) wall share per column
-        wall = self.wall_head(torch.stack([columns.max(-1).values, columns.mean(-1)], -1))[..., 0]
+        profile = torch.stack([columns.max(-1).values - 0.5, columns.mean(-1)], -1)   # (B, 2)
+        wall = self.wall_head(WALL_SCALE * profile)[..., 0]              # (B,)
         return CaptionerOutput(wall=wall, pixel_logits=logits, **heads)
 
     # --- reading ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from soralite.config import Config
-from soralite.language import VOCABULARY
+from soralite.language import VOCABULARIES
 from soralite.models.dit import DiT
 from soralite.models.text import TextEncoder, Tokenizer
 
@@ -19,13 +19,14 @@ class Denoiser(nn.Module):
     """The trained pair: `TextEncoder` (the prompt's token ids -> features) and `DiT`.
 
     `Denoiser(cfg)(x_t, t, token_ids, mask)` -> the model's prediction `(B, C, T, H, W)`, where `cfg`
-    is a full `Config` (the latent channels come from `cfg.vae`). `encode_prompts` tokenizes.
+    is a full `Config` (the latent channels come from `cfg.vae`, the tokenizer's words from
+    `cfg.dit.vocabulary`: the standard captions, or the descriptive ones too). `encode_prompts` tokenizes.
     """
 
-    def __init__(self, cfg: Config, vocabulary: tuple[str, ...] = VOCABULARY):
+    def __init__(self, cfg: Config, vocabulary: tuple[str, ...] | None = None):
         super().__init__()
         d = cfg.dit
-        self.tokenizer = Tokenizer(vocabulary)
+        self.tokenizer = Tokenizer(vocabulary or VOCABULARIES[d.vocabulary])   # dit.vocabulary
         self.text_encoder = TextEncoder(len(self.tokenizer), d.text_dim, d.text_depth, d.text_heads,
                                         d.text_max_length)
         self.dit = DiT(d, cfg.vae.latent_channels)

@@ -18,7 +18,7 @@ import re
 import torch
 from torch import nn
 
-from soralite.language import VOCABULARY, parse_prompt
+from soralite.language import DESCRIPTIVE_WORDS, VOCABULARY, parse_caption
 
 PAD, NULL = "<pad>", "<null>"
 SPECIAL_TOKENS = (PAD, NULL)
@@ -39,6 +39,8 @@ class Tokenizer:
         self.ids = {w: i for i, w in enumerate(self.vocab)}
         self.pad_id, self.null_id = self.ids[PAD], self.ids[NULL]
         self.validate = validate
+        # a vocabulary with the descriptive words reads descriptive captions too (notebook 12)
+        self.descriptive = all(w in self.ids for w in DESCRIPTIVE_WORDS)
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -54,7 +56,7 @@ class Tokenizer:
         if not text:
             return [NULL]
         if self.validate:
-            parse_prompt(prompt)                           # raises PromptError on anything outside the language
+            parse_caption(prompt, descriptive=self.descriptive)   # PromptError outside the language
         words = ["a" if w == "an" else w for w in re.findall(WORD_PATTERN, text)]
         unknown = [w for w in words if w not in self.ids or w in SPECIAL_TOKENS]
         if unknown:
@@ -88,7 +90,7 @@ class Tokenizer:
         for i, row in enumerate(ids.tolist()):
             keep = mask[i].tolist() if mask is not None else [x != self.pad_id for x in row]
             words = [self.vocab[x] for x, k in zip(row, keep) if k and x not in (self.pad_id, self.null_id)]
-            out.append(" ".join(words).replace(" ,", ","))
+            out.append(" ".join(words).replace(" ,", ",").replace(" ;", ";"))
         return out
 
 

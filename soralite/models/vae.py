@@ -366,10 +366,17 @@ class VideoVAE(nn.Module):
         return x[:, :, :1] if num_frames == 1 else x
 
     def forward(self, x: torch.Tensor, sample: bool = True,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, DiagonalGaussian]:
-        """Reconstruct a clip: `(recon (B, 3, T, H, W), posterior)`; `sample=False` uses the mean."""
+                generator: torch.Generator | None = None,
+                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, DiagonalGaussian]:
+        """Reconstruct a clip: `(recon (B, 3, T, H, W), posterior)`; `sample=False` uses the mean;
+        `noise` (the latent's shape) is the reparameterization's eps, else drawn from `generator`."""
         posterior = self.encode(x, chunk_frames=0)
-        z = posterior.sample(generator) if sample else posterior.mode()
+        if not sample:
+            z = posterior.mode()
+        elif noise is not None:
+            z = posterior.mean + posterior.std * noise.to(posterior.mean)  # (B, latent, t, h, w)
+        else:
+            z = posterior.sample(generator)
         return self.decode(z, num_frames=x.shape[2], chunk_frames=0), posterior
 
     def _chunk(self, chunk_frames: int | None) -> int:

@@ -36,6 +36,10 @@ DETECT_BATCH = 64                  # clips per forward pass in `probabilities`
 class Detector(nn.Module):
     """Frame classifier (a 2D CNN per frame) and clip classifier (a temporal conv on top).
 
+    The first two layers see one pixel at a time (1 x 1 convolutions: a small MLP on its colour,
+    which can learn how far it is from the palette), the next two its neighbourhood, at half and
+    a quarter of the resolution; the features are pooled over space by mean and max.
+
     `forward(x (N, 3, T, H, W) in [-1, 1])` returns logits `(clip (N,), frames (N, T))`.
     """
 
@@ -44,10 +48,10 @@ class Detector(nn.Module):
         self.config = config or DetectorConfig()
         c, k = self.config.base_channels, self.config.temporal_kernel
         self.frame_features = nn.Sequential(             # one frame at a time: (B, 3, H, W)
-            nn.Conv2d(3, c, 3, padding=1), nn.GELU(),
-            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(c, 2 * c, 3, padding=1), nn.GELU(),
-            nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.GELU())
+            nn.Conv2d(3, c, 1), nn.GELU(),                 # per pixel: how far from a palette colour
+            nn.Conv2d(c, c, 1), nn.GELU(),
+            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),        # edges, texture: (B, c, H/2, W/2)
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.GELU())    # (B, 2c, H/4, W/4)
         d = 4 * c                                        # mean and max pooled, 2c channels each
         self.frame_head = nn.Linear(d, 1)
         self.temporal = nn.Conv1d(d, d, k, padding=k // 2)

@@ -4,7 +4,10 @@ The Sora report plans C2PA metadata on generated videos. This module signs a *ma
 `c2pa-python` library (its wheel bundles the native C2PA SDK and works offline) and reads it back:
 
 - `.mp4` and `.png`: the manifest is embedded in the file; the SDK hashes every byte outside it
-  (`c2pa.hash.bmff.v3` for MP4, `c2pa.hash.data` for PNG), so one changed byte fails.
+  (`c2pa.hash.bmff.v3` for MP4, `c2pa.hash.data` for PNG), so one changed byte of the picture
+  fails. The BMFF hash leaves out, by the standard, the MP4's `ftyp` box (its file-type label):
+  a `soralite.asset` assertion binds that box's sha256 too. What stays unchecked is the
+  manifest's own unsigned container bytes (JUMBF labels, the signature's padding).
 - `.gif` and `.npy`: a *sidecar* manifest `FILE.c2pa` beside the file (`clip.gif.c2pa`: the full
   name, because `make-data` writes `clip.gif` and `clip.npy` side by side). The SDK's data hash
   binds the whole file's bytes, and a `soralite.asset` assertion names its sha256 as well.
@@ -395,7 +398,8 @@ def sign(path: str | os.PathLike, generation: Generation,
     signer, context = _signer(creds), _context()
     try:
         if ext in EMBEDDED_FORMATS:
-            builder = c2pa.Builder(manifest_definition(path, generation), context=context)
+            asset = {"ftyp_sha256": _ftyp_sha256(path)} if ext == ".mp4" else None
+            builder = c2pa.Builder(manifest_definition(path, generation, asset), context=context)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             try:
                 with open(path, "rb") as src, os.fdopen(fd, "w+b") as dst:
@@ -421,6 +425,16 @@ def sign(path: str | os.PathLike, generation: Generation,
         raise ValueError(f"could not sign '{path}' with C2PA: {e}") from None
     return {"file": str(path), "manifest": where, "bytes": len(manifest),
             "seconds": round(time.perf_counter() - t0, 4)}
+
+
+def _ftyp_sha256(path: Path) -> str | None:
+    """The sha256 of an MP4's leading `ftyp` box, which C2PA's BMFF hash leaves out."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[4:8] != b"ftyp":
+            return None
+        size = int.from_bytes(head[:4], "big")
+        return hashlib.sha256(head + f.read(max(0, size - 8))).hexdigest()
 
 
 def _umask() -> int:
@@ -498,10 +512,16 @@ def verify(path: str | os.PathLike, trust: str | os.PathLike | bytes | None = No
                                f"{where}, so nothing says how it was made (a world clip, a file "
                                f"written with --no-provenance, or one whose manifest was removed)")
         return out
-    with reader:
-        manifest = reader.get_active_manifest() or {}
-        state = reader.get_validation_state()
-        results = reader.get_validation_results() or {}
+    try:
+        with reader:
+            manifest = reader.get_active_manifest() or {}
+            state = reader.get_validation_state()
+            results = reader.get_validation_results() or {}
+    except (c2pa.C2paError, KeyError, ValueError) as e:   # a store with no active manifest, ...
+        out["manifest"] = "sidecar" if side else "embedded"
+        out["problems"].append(f"the C2PA manifest store is damaged and could not be read "
+                               f"({type(e).__name__}: {e})")
+        return out
     failures = (results.get("activeManifest") or {}).get("failure", [])
     out.update(manifest="sidecar" if side else "embedded", validation_state=state,
                validation_failures=[{"code": f.get("code"), "explanation": f.get("explanation")}
@@ -519,6 +539,8 @@ def verify(path: str | os.PathLike, trust: str | os.PathLike | bytes | None = No
                                    f"({asset.get('sha256', '')[:12]}...): the file was changed")
     elif side:
         out["problems"].append(f"the sidecar names no {ASSET_LABEL} (no sha256 of the file)")
+    elif asset and asset.get("ftyp_sha256") and asset["ftyp_sha256"] != _ftyp_sha256(path):
+        out["problems"].append("the MP4's ftyp box is not the one signed: the file was changed")
     out["intact"] = state in ("Valid", "Trusted") and not out["problems"]
     info = manifest.get("signature_info") or {}
     out["signer"] = {"common_name": info.get("common_name"), "issuer": info.get("issuer"),

@@ -1,6 +1,7 @@
 """Studies of a trained model, each a function that returns a JSON-ready result: what the
 attention looks at (notebook 08); scaling with compute: FLOPs counted, a sweep of DiT sizes and
-budgets, the frontier and its power law (notebook 14). Later chapters add the world-simulation probes.
+budgets, the frontier and its power law (notebook 14). The world-simulation probes (notebook 11)
+are in `soralite.studies.probes`.
 """
 from soralite.studies.attention import (PromptAttention, capture_prompt_attention,
                                         object_masks_from_scene, object_masks_from_tracks,

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from soralite.checkpoint import weights_sha256
+from soralite.checkpoint import load_pretrained, load_state_dict_strict, weights_sha256
 from soralite.config import Config, apply_overrides
 from soralite.language import VOCABULARY
 from soralite.diffusion import diffusion_loss, draw_tasks, make_scheduler, parse_tasks
@@ -44,6 +44,7 @@ from soralite.models import Denoiser, count_parameters, encode_clips, latent_sha
 from soralite.models.dit import DIT_PRESETS
 from soralite.models.text import Tokenizer
 from soralite.pipeline import Pipeline
+from soralite.runs import CONFIG_FILE, DENOISER_DIR
 from soralite.seeds import stream_seed
 from soralite.train import build_pool, load_or_train_vae, train
 from soralite.world import generate, score_clips
@@ -54,7 +55,9 @@ FIGURE_PROMPT = "a red circle moving right"
 FIGURE_RATIOS = (1, 4, 32)         # the report's base, 4x and 32x compute
 WARMUP_SHARE = 1 / 12              # warmup steps per step of a run (the tiny preset: 100 of 1200)
 BOOTSTRAP = 1000                   # resamples of the runs for the uncertainty of the exponent
+TASK_DRAWS = 100                   # tries for a batch with frames given (per-frame noise levels)
 B_RANGE = (1e-3, 3.0)              # exponents the fit searches
+FIT_GRID, FIT_REFINE = 200, 41     # points of its coarse grid over log b, and of each refinement
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ GRIDS: dict[str, Grid] = {
                         "DiT-S/2": (50, 100, 200, 400, 800, 1600),
                         "DiT-B/2": (25, 50, 100, 200, 400)},
                  figure_size="DiT-S/2"),
-    "smoke": Grid(steps={"DiT-XS/2": (1, 4, 32), "DiT-S/2": (1, 4, 16), "DiT-B/2": (1, 4)},
+    "smoke": Grid(steps={"DiT-XS/2": (1, 4, 32), "DiT-S/2": (1, 4), "DiT-B/2": (1,)},
                   figure_size="DiT-XS/2", eval_clips=2, held_out_clips=4),
 }
 
@@ -107,14 +110,16 @@ def run_name(size: str, steps: int) -> str:
 
 def run_config(cfg: Config, size: str, steps: int) -> Config:
     """`cfg` with the DiT of `size` (`DIT_PRESETS`) trained for `steps` steps, warming up over
-    `WARMUP_SHARE` of them."""
+    `WARMUP_SHARE` of them, with a checkpoint at most every quarter of the run beyond the
+    preset's interval (saving a checkpoint costs more than a step of the small models)."""
     if size not in DIT_PRESETS:
         raise ValueError(f"unknown DiT size {size!r}; allowed: {', '.join(DIT_PRESETS)}")
     dit = DIT_PRESETS[size]
     return apply_overrides(copy.deepcopy(cfg), {
         "dit.hidden_size": dit["hidden_size"], "dit.depth": dit["depth"],
         "dit.num_heads": dit["num_heads"], "dit.patch_size": list(dit["patch_size"]),
-        "train.steps": int(steps), "train.warmup_steps": max(1, round(steps * WARMUP_SHARE))})
+        "train.steps": int(steps), "train.warmup_steps": max(1, round(steps * WARMUP_SHARE)),
+        "train.checkpoint_every": max(cfg.train.checkpoint_every, steps // 4)})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -153,7 +158,10 @@ def training_step_flops(cfg: Config, batch_size: int | None = None, by_module: b
     """FLOPs of one training step of `cfg`'s denoiser at `train.batch_size` (or `batch_size`):
     the forward and backward pass of a real batch with its tasks drawn as training draws them
     (`soralite.train.DenoiserStage`), counted by `count_flops`; the optimizer's update, which
-    has no matmuls, counts zero. The same for every step of a run, so a run costs this x steps."""
+    has no matmuls, counts zero. A batch where some clip has frames given or a noise level per
+    frame runs adaLN once per latent frame rather than once per clip; the step counted is such a
+    batch, as nearly every batch of a run is (at batch 32 every one: all 32 clips text-only has
+    odds 0.4^32), so a run costs this x steps."""
     B = batch_size or cfg.train.batch_size
     torch.manual_seed(stream_seed(cfg.seed, "init"))
     model = Denoiser(cfg).train()                                           # on the CPU: FLOPs are FLOPs
@@ -161,9 +169,12 @@ def training_step_flops(cfg: Config, batch_size: int | None = None, by_module: b
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(B, *latent_shape(cfg), generator=g)                   # (B, C, t, h, w)
     ids, mask = model.encode_prompts([FIGURE_PROMPT] * B)                  # (B, L) x 2
-    weights = parse_tasks(cfg.train.tasks)
-    tasks = (draw_tasks(B, x0.shape[2], weights, g)
-             if set(weights) != {"text"} and x0.shape[2] > 1 else None)
+    weights, tasks = parse_tasks(cfg.train.tasks), None
+    if set(weights) != {"text"} and x0.shape[2] > 1:
+        for _ in range(TASK_DRAWS):                     # a batch with levels per frame: nearly all are
+            tasks = draw_tasks(B, x0.shape[2], weights, g)
+            if bool(tasks.given.any() or tasks.independent.any()):
+                break
 
     def step():
         loss, _, _ = diffusion_loss(model, scheduler, x0, ids, mask, g, tasks=tasks)
@@ -216,9 +227,9 @@ def fit_power_law(compute: Sequence[float], loss: Sequence[float], b_range=B_RAN
     """Fit `loss = a * C^-b + c` (a, c >= 0) by nonlinear least squares.
 
     For a fixed `b` the model is linear in `a` and `c`, solved in closed form, so only `b` is
-    searched: a grid over `b_range`, then a golden-section search around its best point
-    (variable projection). Compute is measured from its geometric mean inside, which keeps the
-    numbers well scaled. Returns `a`, `b`, `c`, the residual RMS and the points used."""
+    searched (variable projection): a grid over `b_range` on a log scale, refined twice around its
+    best point. Compute is measured from its geometric mean inside, which keeps the numbers well
+    scaled. Returns `a`, `b`, `c`, the residual RMS and the number of points."""
     C, L = np.asarray(compute, np.float64), np.asarray(loss, np.float64)
     if C.shape != L.shape or len(C) < 3:
         raise ValueError(f"a power law with an offset needs at least 3 points (got {len(C)})")
@@ -226,16 +237,13 @@ def fit_power_law(compute: Sequence[float], loss: Sequence[float], b_range=B_RAN
         raise ValueError("compute must be positive and losses finite")
     ref = float(np.exp(np.log(C).mean()))
     x = np.log(C / ref)                                                     # (n,)
-    grid = np.geomspace(*b_range, 240)
-    sse = _linear_part(grid, x, L)[2]
-    k = int(np.argmin(sse))
-    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-    phi = (math.sqrt(5) - 1) / 2
-    for _ in range(40):                                                     # golden section on b
-        m1, m2 = hi - phi * (hi - lo), lo + phi * (hi - lo)
-        s1, s2 = _linear_part(np.array([m1, m2]), x, L)[2]
-        lo, hi = (lo, m2) if s1 <= s2 else (m1, hi)
-    b = (lo + hi) / 2
+    lo, hi = np.log(b_range[0]), np.log(b_range[1])
+    for points in (FIT_GRID, FIT_REFINE, FIT_REFINE):                       # coarse, then finer
+        grid = np.linspace(lo, hi, points)                                  # log b
+        k = int(np.argmin(_linear_part(np.exp(grid), x, L)[2]))
+        step = grid[1] - grid[0]
+        lo, hi = max(grid[k] - step, np.log(b_range[0])), min(grid[k] + step, np.log(b_range[1]))
+    b = float(np.exp(grid[k]))
     a_ref, c, s = (v[0] for v in _linear_part(np.array([b]), x, L))
     return {"a": float(a_ref * ref ** b), "b": float(b), "c": float(c),
             "rms": float(math.sqrt(s / len(C))), "points": int(len(C))}
@@ -338,7 +346,8 @@ def measure_run(cfg: Config, model: Denoiser, vae, scale: torch.Tensor, held, gr
 
 
 def run_sweep(cfg: Config, out: str | Path, grid: Grid | None = None, vae_dir: str | Path | None = None,
-              levels=DEFAULT_LEVELS, progress: bool = True, log=print) -> dict:
+              levels=DEFAULT_LEVELS, bootstrap: int = BOOTSTRAP, progress: bool = True,
+              log=print) -> dict:
     """Train and measure every run of `grid` (default: the preset's) into `out`, one folder each.
 
     One VAE for every run: loaded from `vae_dir` (else trained or loaded in `out/vae` by
@@ -404,7 +413,7 @@ def run_sweep(cfg: Config, out: str | Path, grid: Grid | None = None, vae_dir: s
              "setup_seconds": round(setup_seconds, 1),
              "run_seconds": round(sum(r["train_seconds"] + r["eval_seconds"] for r in runs), 1)}
     table["frontier"] = [{"size": r["size"], "steps": r["steps"]} for r in frontier(runs)]
-    table["fit"] = bootstrap_fit(runs) if len({r["flops"] for r in frontier(runs)}) >= 3 else None
+    table["fit"] = bootstrap_fit(runs, n=bootstrap) if len({r["flops"] for r in frontier(runs)}) >= 3 else None
     try:
         picked = figure_runs(runs, grid.figure_size)
         base = picked[0]["flops"]
@@ -429,6 +438,19 @@ def figure_clips(out: str | Path, table: dict) -> tuple[np.ndarray, list[dict]]:
     return np.stack(clips), fig["runs"]
 
 
+def run_pipeline(out: str | Path, size: str, steps: int, vae, device=None) -> Pipeline:
+    """The `Pipeline` of one finished run of a sweep in `out`: its config and denoiser (the EMA
+    weights) from `out/<size>-<steps>/`, with the sweep's shared `vae`."""
+    folder = Path(out) / run_name(size, steps)
+    ckpt = load_pretrained(folder / DENOISER_DIR, load_extra=False)
+    cfg = Config.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
+    model = Denoiser(cfg)
+    load_state_dict_strict(model, ckpt.state_dict, folder / DENOISER_DIR)
+    pipe = Pipeline(cfg, vae, model, device=device, latent_scale=ckpt.meta.get("latent_scale"))
+    pipe.step = int(ckpt.meta.get("step", 0))
+    return pipe
+
+
 def write_table(path: str | Path, table: dict) -> Path:
     """Write the table as JSON, atomically (an interrupted write leaves the earlier table)."""
     path = Path(path)
@@ -445,6 +467,6 @@ def read_table(path: str | Path) -> dict | None:
 
 __all__ = ["Grid", "GRIDS", "grid_for", "run_name", "run_config", "CPU_ATTENTION_FLOPS", "count_flops",
            "training_step_flops", "frontier", "fit_power_law", "predict", "bootstrap_fit",
-           "figure_runs", "held_out_latents", "measure_run", "run_sweep", "figure_clips",
+           "figure_runs", "held_out_latents", "measure_run", "run_sweep", "figure_clips", "run_pipeline",
            "write_table", "read_table", "RESULT_FILE", "TABLE_FILE", "FIGURE_PROMPT",
            "FIGURE_RATIOS", "WARMUP_SHARE"]

@@ -36,6 +36,7 @@ from soralite.world import generate
 
 RESUMABLE = ("steps", "checkpoint_every", "eval_clips")     # captioner settings that may change on resume
 START_WEIGHT = 10.0              # the start is regressed in shares: x10 puts its loss beside the others
+INIT_CLIPS = 32                  # clips whose pixels set a fresh captioner's colour classifier
 HISTORY_EVERY = 10               # steps between entries of the loss history kept in meta.json
 SMOOTHING = 0.9                  # the progress bar's running accuracies: an exponential average
 
@@ -251,6 +252,10 @@ def _train(cfg: Config, out: Path | None, resume: bool, progress: bool, max_step
         optimizer.load_state_dict(unflatten_optimizer_state(ckpt.extra, ckpt.meta["optimizer"]))
         torch.set_rng_state(ckpt.extra["rng.torch"])
         step, history, elapsed = ckpt.meta["step"], ckpt.meta.get("history", []), ckpt.meta.get("seconds", 0.0)
+    else:                                          # a fresh run starts from the nearest-mean colours
+        init = generate(captioner_world(cfg), INIT_CLIPS, seed=stream_seed(cfg.seed, "captioner_init"),
+                        epoch=stream_epoch("captioner_init"))
+        model.init_from_data(init.videos.to(device), pixel_targets(init.clips, model.colours))
     stage = CaptionerStage(cfg, model, optimizer, captioner_world(cfg), out, history, elapsed,
                            device, stop)
     fit(stage, model, optimizer, start=step, stop=stop, total=cp.steps, base_lr=cp.lr,

@@ -22,6 +22,7 @@ generators' states, so that a stopped run resumes as the same run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from soralite.diffusion import (TASKS, bucket_index, bucket_names, diffusion_los
 from soralite.models import Denoiser
 from soralite.runs import (CONFIG_FILE, DENOISER_DIR, LOG_FILE, VAE_DIR, RunLock, check_run_folder,
                            check_stage, move_aside, read_log, stage_mismatch_help)
-from soralite.runtime import autocast_context
+from soralite.runtime import Distributed, autocast_context
 from soralite.seeds import stream_seed
 from soralite.train.ema import EMA
 from soralite.train.loop import fit
@@ -108,8 +109,10 @@ class DenoiserStage:
 
     def __init__(self, cfg: Config, model: Denoiser, fwd, ema: EMA, optimizer, mix: SizeMix,
                  generators: dict[str, torch.Generator], device: torch.device,
-                 history: list, log_path: Path | None, ckpt_dir: Path | None, meta: dict):
+                 history: list, log_path: Path | None, ckpt_dir: Path | None, meta: dict,
+                 dist: Distributed | None = None):
         self.cfg, self.model, self.fwd, self.ema, self.optimizer = cfg, model, fwd, ema, optimizer
+        self.dist = dist or Distributed()
         self.generators, self.device, self.history = generators, device, history
         self.log_path, self.ckpt_dir, self.meta = log_path, ckpt_dir, meta
         self.mix = mix
@@ -151,13 +154,19 @@ class DenoiserStage:
         ids, mask, _ = drop_prompts(all_ids[idx], all_mask[idx], self.null_ids[0], self.null_mask[0],
                                     tc.cfg_dropout, g["data"])              # (B, L), (B, L)
         tasks = self._tasks(B, x0.shape[2])
+        shard = self.dist.shard(B) if self.dist.active else None          # this process's share
         loss, per_sample, t = diffusion_loss(self.fwd, self.schedulers[size], x0, ids, mask,
-                                             g["noise"], self.autocast, tasks=tasks)
-        sizes = torch.full((B,), self.mix.sizes.index(size), dtype=torch.long)
+                                             g["noise"], self.autocast, tasks=tasks, shard=shard)
+        if tasks is not None and shard is not None:
+            tasks = tasks.select(shard)
+        sizes = torch.full((len(per_sample),), self.mix.sizes.index(size), dtype=torch.long)
         return loss, {"per_sample": per_sample, "t": t, "tasks": tasks and tasks.task, "sizes": sizes}
 
     def _packed_loss(self):
         tc, g = self.cfg.train, self.generators
+        if self.dist.active:
+            raise ValueError("train.batching=pack runs in one process; under torchrun use "
+                             "train.batching=bucket")
         picked, plan = self.mix.pack(g["data"])
         x0s, ids, mask, tasks, sizes = [], [], [], [], []
         for size, i in picked:
@@ -188,7 +197,7 @@ class DenoiserStage:
         self.task_counts.index_add_(0, task, torch.ones_like(per_sample))
         self.size_sums.index_add_(0, info["sizes"], per_sample)
         self.size_counts.index_add_(0, info["sizes"], torch.ones_like(per_sample))
-        loss = info["loss"].item()
+        loss = self.dist.mean(info["loss"].item())                         # the global batch's
         self.run_loss, self.run_n = self.run_loss + loss, self.run_n + 1
         if step % tc.log_every == 0 or step == tc.steps:
             now = time.perf_counter()
@@ -205,7 +214,7 @@ class DenoiserStage:
                    "threads": torch.get_num_threads(),
                    "elapsed_s": now - self.t0}
             self.history.append(row)
-            if self.log_path is not None:
+            if self.log_path is not None and self.dist.main:
                 with open(self.log_path, "a") as f:
                     f.write(json.dumps(row) + "\n")
             for acc in (self.sums, self.counts, self.task_sums, self.task_counts, self.size_sums,
@@ -240,17 +249,20 @@ def train(cfg: Config, out: str | Path | None = None, vae=None, pool: LatentPool
     """
     check_train_config(cfg)
     out = Path(out) if out is not None else None
+    device = torch.device(device or cfg.resolved_device())
+    dist = Distributed.from_env(device)
     if out is None:
-        return _train(cfg, None, vae, pool, mix, progress, device, until, fresh, log)
-    check_run_folder(out)                          # before any work: never into a stranger's folder
-    with RunLock(out / DENOISER_DIR, log=log):
-        return _train(cfg, out, vae, pool, mix, progress, device, until, fresh, log)
+        return _train(cfg, None, vae, pool, mix, progress, device, until, fresh, log, dist)
+    if dist.main:
+        check_run_folder(out)                      # before any work: never into a stranger's folder
+    with RunLock(out / DENOISER_DIR, log=log) if dist.main else contextlib.nullcontext():
+        return _train(cfg, out, vae, pool, mix, progress, device, until, fresh, log, dist)
 
 
 def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, mix: SizeMix | None,
-           progress: bool, device, until: int | None, fresh: bool, log) -> TrainResult:
+           progress: bool, device, until: int | None, fresh: bool, log,
+           dist: Distributed) -> TrainResult:
     tc = cfg.train
-    device = torch.device(device or cfg.resolved_device())
     if device.type == "cpu":
         torch.set_flush_denormal(True)            # denormals make CPU backward passes crawl
     if pool is None and mix is None and vae is None:
@@ -274,15 +286,19 @@ def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, mix: Siz
         except CorruptCheckpointError:
             if not fresh:
                 raise
-            move_aside(ckpt_dir, log=log)
-            move_aside(log_path, log=log)
+            dist.barrier()                        # every process has looked before it moves
+            if dist.main:
+                move_aside(ckpt_dir, log=log)
+                move_aside(log_path, log=log)
     if ckpt is not None:
         problem = _misfit(ckpt, cfg, ckpt_dir, vae_id, out)
         if problem and not fresh:
             raise ConfigMismatchError(f"{problem}; {stage_mismatch_help(ckpt_dir)}")
         if problem:
-            move_aside(ckpt_dir, log=log)
-            move_aside(log_path, log=log)
+            dist.barrier()
+            if dist.main:
+                move_aside(ckpt_dir, log=log)
+                move_aside(log_path, log=log)
             ckpt = None
     if ckpt is not None:
         raw = {k[len("raw."):]: v for k, v in ckpt.extra.items() if k.startswith("raw.")}
@@ -296,12 +312,12 @@ def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, mix: Siz
         step = resumed_from = int(ckpt.meta["step"])
         if "latent_scale" in ckpt.meta:
             scale = torch.tensor(ckpt.meta["latent_scale"], dtype=torch.float32)   # (C,)
-    if out is not None:
+    history = read_log(log_path, upto=step) if log_path is not None else []
+    dist.barrier()                                # every process has read before rank 0 writes
+    if out is not None and dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(cfg.to_json())
-    history = read_log(log_path, upto=step) if log_path is not None else []
-    if log_path is not None:                      # drop lines logged after the checkpoint
-        log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in history))   # after the checkpoint: dropped
     stop = tc.steps if until is None else min(until, tc.steps)
     if step >= stop:
         return TrainResult(model, ema.shadow, history, step, 0.0, resumed_from, scale)
@@ -312,8 +328,12 @@ def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, mix: Siz
             raise ValueError("train(pool=...) takes the pool of one size; with train.sizes, give "
                              "the VAE (or a built SizeMix) so that each size has its pool")
         mix.pools[mix.sizes[0]] = pool
-    elif mix is None:
-        mix = SizeMix.of(cfg).build(cfg, vae, model.tokenizer, out, progress=progress)
+    elif mix is None:                             # rank 0 encodes and caches; the others read it
+        if dist.main:
+            mix = SizeMix.of(cfg).build(cfg, vae, model.tokenizer, out, progress=progress)
+        dist.barrier()
+        if not dist.main:
+            mix = SizeMix.of(cfg).build(cfg, vae, model.tokenizer, out, progress=False)
     pool = mix.pools[mix.sizes[0]]
     if pool.scale is not None:
         if scale is not None and not torch.allclose(scale, pool.scale, rtol=1e-4):
@@ -325,14 +345,16 @@ def _train(cfg: Config, out: Path | None, vae, pool: LatentPool | None, mix: Siz
     if vae_id is not None:
         meta["vae_sha256"] = vae_id
     meta["threads"] = resolved_threads(device, tc.threads)
-    fwd = torch.compile(model) if tc.compile else model
+    uses_given = set(parse_tasks(tc.tasks)) != {"text"}   # else the given channel takes no part
+    fwd = dist.wrap(model, device, find_unused=not uses_given)   # DistributedDataParallel under torchrun
+    fwd = torch.compile(fwd) if tc.compile else fwd
     stage = DenoiserStage(cfg, model, fwd, ema, optimizer, mix, generators, device, history,
-                          log_path, ckpt_dir, meta)
+                          log_path, ckpt_dir, meta, dist)
     result = fit(stage, model, optimizer, start=step, stop=stop, total=tc.steps, base_lr=tc.lr,
                  warmup=tc.warmup_steps, min_lr_ratio=tc.lr_min_ratio, grad_clip=tc.grad_clip,
                  checkpoint_every=tc.checkpoint_every if ckpt_dir is not None else 0,
                  device=device, threads=tc.threads, progress=progress,
-                 desc="training the denoiser", log=log)
+                 desc="training the denoiser", log=log, dist=dist)
     model.eval()
     return TrainResult(model, ema.shadow, history, result.step, result.seconds, resumed_from, scale)
 

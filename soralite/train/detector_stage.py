@@ -90,10 +90,10 @@ class DetectorStage:
 
     def after_step(self, step: int, info: dict) -> dict:
         if step % HISTORY_EVERY == 0 or step == self.cfg.steps or step == 1:
-            self.history.append({"step": step, "loss": round(float(info["loss"]), 5),
+            self.history.append({"step": step, "loss": round(info["loss"].item(), 5),
                                  "clip_loss": round(info["clip_loss"], 5),
                                  "accuracy": round(info["accuracy"], 4)})
-        return {"loss": f"{float(info['loss']):.4f}", "acc": f"{info['accuracy']:.2f}"}
+        return {"loss": f"{info['loss'].item():.4f}", "acc": f"{info['accuracy']:.2f}"}
 
     def save(self, step: int, stopping: bool) -> None:
         if self.out is not None and stopping:

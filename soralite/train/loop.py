@@ -25,6 +25,7 @@ from typing import Protocol
 import torch
 from tqdm.auto import tqdm
 
+from soralite.runtime import Distributed
 from soralite.train.threads import thread_tuner
 
 
@@ -88,13 +89,22 @@ class StopSignals:
 def fit(stage: Stage, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, start: int,
         stop: int, total: int, base_lr: float, warmup: int, min_lr_ratio: float = 0.0,
         grad_clip: float = 0.0, checkpoint_every: int = 0, device: torch.device,
-        threads: int = 0, progress: bool = True, desc: str = "training", log=print) -> FitResult:
-    """Train `model` with `stage` from step `start` to `stop` (of a run of `total` steps)."""
+        threads: int = 0, progress: bool = True, desc: str = "training", log=print,
+        dist: Distributed | None = None) -> FitResult:
+    """Train `model` with `stage` from step `start` to `stop` (of a run of `total` steps). Under
+    several processes (`dist`), rank 0 alone saves and shows progress; the others wait for it."""
     t0 = time.perf_counter()
+    dist = dist or Distributed()
     if start >= stop:
         return FitResult(start, 0.0)
     tuner = thread_tuner(device, threads)
-    bar = tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True) if progress else None
+    bar = (tqdm(total=total, initial=start, desc=desc, unit="step", dynamic_ncols=True)
+           if progress and dist.main else None)
+
+    def save(at: int, stopping: bool) -> None:
+        if dist.main:
+            stage.save(at, stopping=stopping)
+        dist.barrier()
     step, k, saved_at = start, 0, start
     model.train()
     try:
@@ -124,9 +134,9 @@ def fit(stage: Stage, model: torch.nn.Module, optimizer: torch.optim.Optimizer, 
                 if step == stop or signals.requested:
                     break
                 if checkpoint_every and step % checkpoint_every == 0:
-                    stage.save(step, stopping=False)
+                    save(step, stopping=False)
                     saved_at = step
-        stage.save(step, stopping=True)
+        save(step, stopping=True)
         saved_at = step
         if signals.requested:
             log(f"{desc}: stopped by {signals.requested} at step {step}; saved, run the same "
@@ -135,7 +145,7 @@ def fit(stage: Stage, model: torch.nn.Module, optimizer: torch.optim.Optimizer, 
     except KeyboardInterrupt:
         # stopped in the middle of a step (a second Ctrl-C, or from outside the main thread):
         # the weights are those of the last finished step, so keep that one
-        if saved_at != step:
+        if saved_at != step and dist.main:
             stage.save(step, stopping=True)
         raise
     finally:

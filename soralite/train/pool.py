@@ -2,7 +2,9 @@
 
 The denoiser learns on VAE latents, never on pixels: a fixed *pool* of world clips is rendered and
 encoded once (the posterior's mode, times the per-channel latent scale) and cached in the run
-folder as `latents.safetensors`, so no VAE runs inside the training loop.
+folder as `latents.safetensors`, so no VAE runs inside the training loop. With `train.data` the
+clips are a folder's (`soralite.train.folder`); with `train.captions` the captions are written
+descriptively, by the run's captioner or from the truth (`soralite.train.captions`, notebook 12).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from soralite.models import decoder_gains, encode_clips
 from soralite.models.latents import ENCODE_BATCH
 from soralite.runs import LATENTS_FILE
 from soralite.seeds import stream_seed
-from soralite.world import generate
+from soralite.train.captions import captioner_fingerprint, pool_captioner, pool_captions
+from soralite.train.folder import clips_for, fingerprint
 
 GAIN_CLIPS = 32                    # clips the decoder gains are measured on
 GAIN_FLOOR = 1e-3                  # a channel the decoder ignores still gets a finite scale
@@ -61,7 +64,7 @@ def latent_scale(cfg: Config, vae, device=None) -> torch.Tensor:
     if cfg.train.latent_scaling == "global":
         return torch.full((C,), float(vae.config.scaling_factor))
     device = torch.device(device or next(vae.parameters()).device)
-    x = generate(cfg.world, GAIN_CLIPS, seed=stream_seed(cfg.seed, "gain")).videos.to(device)
+    x = clips_for(cfg, GAIN_CLIPS, seed=stream_seed(cfg.seed, "gain")).videos.to(device)
     gains = decoder_gains(vae, x).clamp_min(GAIN_FLOOR)                     # (C,)
     z = vae.encode(x).mode().float().cpu() * gains.view(1, -1, 1, 1, 1)     # (B, C, t, h, w)
     return gains / z.std()                                                  # (C,)
@@ -103,9 +106,15 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
     world = cfg.world
     if size is not None and tuple(size) != (world.frames, world.height, world.width):
         world = dataclasses.replace(world, frames=size[0], height=size[1], width=size[2])
-    key = json.dumps({"world": dataclasses.asdict(world), "n": n, "seed": seed, "epoch": epoch,
-                      "vae": vae_fingerprint(vae), "scaling": cfg.train.latent_scaling,
-                      "crop": cfg.train.crop}, sort_keys=True)
+    key = {"world": dataclasses.asdict(world), "n": n, "seed": seed, "epoch": epoch,
+           "vae": vae_fingerprint(vae), "scaling": cfg.train.latent_scaling, "crop": cfg.train.crop}
+    captioner = None
+    if cfg.train.captions != "standard":        # recaptioned (notebook 12): whose captions
+        captioner = pool_captioner(cfg, out, progress=progress)
+        key.update(captions=cfg.train.captions, captioner=captioner_fingerprint(captioner))
+    if cfg.train.data:                          # a folder's clips: which files, as they are now
+        key.update(data=str(Path(cfg.train.data).resolve()), files=fingerprint(cfg.train.data))
+    key = json.dumps(key, sort_keys=True)
     name = LATENTS_FILE if world is cfg.world else f"latents-{world.frames}x{world.height}x{world.width}.safetensors"
     path = Path(out) / name if out is not None else None
     latents = captions = None
@@ -126,10 +135,11 @@ def build_pool(cfg: Config, vae, tokenizer, out: Path | None = None, progress: b
         if progress:
             todo = tqdm(todo, desc="encoding the latent pool", unit="batch", leave=False)
         for start in todo:
-            batch = generate(world, min(ENCODE_BATCH, n - start), seed=seed, start=start, epoch=epoch)
+            batch = clips_for(cfg, min(ENCODE_BATCH, n - start), seed=seed, start=start, epoch=epoch,
+                              world=world)                                  # the world's or train.data's
             clips = square_crop(batch.clips) if cfg.train.crop == "square" else batch.clips
             chunks.append(encode_clips(vae, clips, scale=scale))            # (b, C, t, h, w)
-            captions += batch.captions
+            captions += pool_captions(cfg, batch, captioner)
         latents = torch.cat(chunks).half()                                  # (N, C, t, h, w)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ The loss is the reconstruction error, MSE (plus `l1_weight` times L1) on pixels 
 VAE's linear code is first set to the PCA of the world's patches (`VideoVAE.init_from_data`), so
 training starts from the best linear autoencoder and the nonlinear part learns the rest. Clips
 are rendered on the fly: step `s` sees clips `s * B .. (s + 1) * B - 1` of the world's
-`vae_train` stream (`soralite.seeds`), so the data of a step depends on the step alone. The
-learning rate warms up over 5% of the run, then follows a cosine to zero (`soralite.train.loop`).
+`vae_train` stream (`soralite.seeds`), so the data of a step depends on the step alone (with
+`train.data`, a folder's clips instead, cycled: `soralite.train.folder`). The learning rate warms up over 5% of the run, then follows a cosine to zero (`soralite.train.loop`).
 
 A run writes its checkpoint every `train.checkpoint_every` steps, where it stops and when it is
 stopped (Ctrl-C, SIGTERM): the weights and `config.json` (with the measured `scaling_factor`)
@@ -15,6 +15,7 @@ the step, so that calling `train_vae` again on the same directory continues the 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -32,8 +33,9 @@ from soralite.models import VideoVAE
 from soralite.runs import (SHARED_TRAIN_FIELDS, VAE_DIR, VAE_TRAIN_FIELDS, RunLock, check_stage,
                            move_aside, stage_mismatch_help)
 from soralite.seeds import stream_epoch, stream_seed
+from soralite.runtime import Distributed
+from soralite.train.folder import clips_for
 from soralite.train.loop import fit
-from soralite.world import generate
 
 SCALE_CLIPS = 64                 # clips encoded to measure the latent scaling factor
 INIT_CLIPS = 64                  # clips whose patches set the linear code (PCA) of a fresh VAE
@@ -62,11 +64,13 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, posterior, kl_weight: float, 
     return loss, {"loss": loss.item(), "l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
 
 
-def training_clips(cfg: Config, step: int) -> torch.Tensor:
-    """The batch of step `step`: `(B, 3, T, H, W)` in [-1, 1], rendered from the world."""
+def training_clips(cfg: Config, step: int, shard: slice | None = None) -> torch.Tensor:
+    """The batch of step `step`: `(B, 3, T, H, W)` in [-1, 1], rendered from the world (only the
+    clips of `shard`, for one of several processes)."""
     b = cfg.train.vae_batch_size
-    return generate(cfg.world, b, seed=stream_seed(cfg.seed, "vae_train"), start=step * b,
-                    epoch=stream_epoch("vae_train")).videos
+    lo, hi = (0, b) if shard is None else (shard.start, shard.stop)
+    return clips_for(cfg, hi - lo, seed=stream_seed(cfg.seed, "vae_train"), start=step * b + lo,
+                     epoch=stream_epoch("vae_train")).videos      # the world's, or train.data's
 
 
 def warmup_steps(total: int) -> int:
@@ -82,7 +86,7 @@ def measure_scaling_factor(vae: VideoVAE, cfg: Config, n: int = SCALE_CLIPS,
         was_training = vae.training
         vae.eval()
         device = next(vae.parameters()).device
-        x = generate(cfg.world, n, seed=stream_seed(cfg.seed, "vae_scale")).videos   # (n, 3, T, H, W)
+        x = clips_for(cfg, n, seed=stream_seed(cfg.seed, "vae_scale")).videos   # (n, 3, T, H, W)
         latents = torch.cat([vae.encode(x[i:i + SCALE_BATCH].to(device)).mode().cpu()
                              for i in range(0, n, SCALE_BATCH)])   # (n, C, t, h, w)
         vae.train(was_training)
@@ -136,19 +140,30 @@ class VAEStage:
     """The VAE's part of `fit`: a batch of world clips, reconstructed through a sampled latent."""
 
     def __init__(self, cfg: Config, vae: VideoVAE, optimizer, noise: torch.Generator,
-                 out: Path | None, history: list, elapsed: float, device: torch.device, stop: int):
+                 out: Path | None, history: list, elapsed: float, device: torch.device, stop: int,
+                 fwd=None, dist: Distributed | None = None):
         self.cfg, self.vae, self.optimizer, self.noise, self.stop = cfg, vae, optimizer, noise, stop
         self.out, self.history, self.elapsed, self.device = out, history, elapsed, device
+        self.fwd, self.dist = fwd or vae, dist or Distributed()
         self.t0, self.running_psnr, self.posterior = time.perf_counter(), None, None
 
     def loss(self, step: int):
-        x = training_clips(self.cfg, step).to(self.device)               # (B, 3, T, H, W)
-        recon, self.posterior = self.vae(x, sample=True, generator=self.noise)
-        loss, parts = vae_loss(recon, x, self.posterior, self.cfg.vae.kl_weight, self.cfg.vae.l1_weight)
+        cfg = self.cfg
+        if not self.dist.active:
+            x = training_clips(cfg, step).to(self.device)                # (B, 3, T, H, W)
+            recon, self.posterior = self.vae(x, sample=True, generator=self.noise)
+        else:                                      # this process's share of the global batch
+            shard = self.dist.shard(cfg.train.vae_batch_size)
+            x = training_clips(cfg, step, shard).to(self.device)         # (B / n, 3, T, H, W)
+            latent = self.vae.latent_shape(*x.shape[2:])
+            eps = torch.randn((cfg.train.vae_batch_size, *latent), generator=self.noise,
+                              device=self.noise.device)[shard]           # the global draw, shared out
+            recon, self.posterior = self.fwd(x, sample=True, noise=eps)
+        loss, parts = vae_loss(recon, x, self.posterior, cfg.vae.kl_weight, cfg.vae.l1_weight)
         return loss, {"parts": parts, "psnr": psnr(recon.detach(), x)}
 
     def after_step(self, step: int, info: dict) -> dict:
-        p, parts = info["psnr"], info["parts"]
+        p, parts = self.dist.mean(info["psnr"]), {k: self.dist.mean(v) for k, v in info["parts"].items()}
         self.running_psnr = p if self.running_psnr is None else (
             PSNR_SMOOTHING * self.running_psnr + (1 - PSNR_SMOOTHING) * p)
         if step % HISTORY_EVERY == 0 or step == self.stop:
@@ -178,18 +193,25 @@ def train_vae(cfg: Config, out_dir: str | Path | None, resume: bool = True, prog
     Returns the VAE in eval mode, with its measured `config.scaling_factor`.
     """
     out = Path(out_dir) if out_dir is not None else None
+    device = torch.device(cfg.resolved_device())
+    dist = Distributed.from_env(device)
     if out is None:
-        return _train_vae(cfg, None, resume, progress, max_steps, log)
-    check_target(out, "vae")                       # before any work: never into a stranger's folder
-    with RunLock(out, log=log):
+        return _train_vae(cfg, None, resume, progress, max_steps, log, dist)
+    if dist.main:
+        check_target(out, "vae")                   # before any work: never into a stranger's folder
+    with RunLock(out, log=log) if dist.main else contextlib.nullcontext():
         if not resume and has_checkpoint(out):
-            move_aside(out, log=log)
-        return _train_vae(cfg, out, resume, progress, max_steps, log)
+            dist.barrier()
+            if dist.main:
+                move_aside(out, log=log)
+            dist.barrier()
+        return _train_vae(cfg, out, resume, progress, max_steps, log, dist)
 
 
 def _train_vae(cfg: Config, out: Path | None, resume: bool, progress: bool,
-               max_steps: int | None, log=print) -> VideoVAE:
+               max_steps: int | None, log=print, dist: Distributed | None = None) -> VideoVAE:
     torch.set_flush_denormal(True)                 # denormals make CPU conv backward ~90x slower
+    dist = dist or Distributed()
     device = torch.device(cfg.resolved_device())
     total = cfg.train.vae_steps
     stop = total if max_steps is None else min(total, max_steps)
@@ -217,15 +239,18 @@ def _train_vae(cfg: Config, out: Path | None, resume: bool, progress: bool,
         step, history = ckpt.meta["step"], ckpt.meta.get("history", [])
         elapsed = ckpt.meta.get("seconds", 0.0)
     else:                                          # a fresh run starts from the best linear code
-        init = generate(cfg.world, INIT_CLIPS, seed=stream_seed(cfg.seed, "vae_init"),
-                        epoch=stream_epoch("vae_init"))
+        init = clips_for(cfg, INIT_CLIPS, seed=stream_seed(cfg.seed, "vae_init"),
+                         epoch=stream_epoch("vae_init"))
         vae.init_from_data(init.videos.to(device))
 
-    stage = VAEStage(cfg, vae, optimizer, noise, out, history, elapsed, device, stop)
+    stage = VAEStage(cfg, vae, optimizer, noise, out, history, elapsed, device, stop,
+                     fwd=dist.wrap(vae, device), dist=dist)
     fit(stage, vae, optimizer, start=step, stop=stop, total=total, base_lr=cfg.train.vae_lr,
         warmup=warmup_steps(total), grad_clip=cfg.train.grad_clip,
         checkpoint_every=cfg.train.checkpoint_every if out is not None else 0, device=device,
-        threads=cfg.train.threads, progress=progress, desc=f"vae ({cfg.name})", log=log)
+        threads=cfg.train.threads, progress=progress, desc=f"vae ({cfg.name})", log=log, dist=dist)
+    if out is not None and dist.active and not dist.main:   # rank 0 measured the scaling factor
+        vae.config.scaling_factor = load_pretrained(out, load_extra=False).config["scaling_factor"]
     if out is None:
         vae.config.scaling_factor = measure_scaling_factor(vae, cfg)["scaling_factor"]
     return vae.eval()

@@ -13,9 +13,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from soralite.viz.frames import TEXT_SIZE, new_figure
-from soralite.viz.grids import captioned_grid
+from soralite.viz.grids import GRID_SCALE, captioned_grid
 
 SCALING_SIZE = (10.0, 3.6)         # inches: loss and adherence side by side
+FIGURE_CELL_PX = 128               # the base / 4x / 32x clips are drawn at least this wide
 
 
 def _by_size(runs: Sequence[dict]) -> dict[str, list[dict]]:
@@ -60,7 +61,6 @@ def plot_scaling(table: dict, title: str = "", fig: Figure | None = None) -> Fig
     if fit:
         C = np.geomspace(min(r["flops"] for r in runs), max(r["flops"] for r in runs) * 2, 100)
         ax_loss.plot(C, fit["a"] * C ** -fit["b"] + fit["c"], "k--", lw=1, label=_fit_label(fit))
-        ax_loss.axhline(fit["c"], color="gray", lw=0.6, ls=":")
     ax_loss.set(xscale="log", xlabel="training compute (FLOPs, counted)", ylabel="held-out loss",
                 title=title or "loss against compute")
     ax_loss.legend(fontsize=TEXT_SIZE - 1)
@@ -75,9 +75,10 @@ def compute_figure(clips, rows: Sequence[dict]) -> np.ndarray:
     captioned with its compute ratio, steps and the tracker's verdict (`rows` as in the table's
     `figure.runs`)."""
     names = ["base" if r["compute_ratio"] == 1 else f"{r['compute_ratio']:g}x" for r in rows]
-    captions = [f"{n} compute ({r['steps']} steps): {'adheres' if r['adheres'] else 'fails'}"
-                for n, r in zip(names, rows)]
-    return captioned_grid(clips, captions, cols=len(rows))
+    captions = [f"{n} ({r['steps']} step{'s' * (r['steps'] != 1)}) "
+                f"{'adheres' if r['adheres'] else 'fails'}" for n, r in zip(names, rows)]
+    scale = max(GRID_SCALE, FIGURE_CELL_PX // np.asarray(clips).shape[3])   # room for the caption
+    return captioned_grid(clips, captions, scale=scale, cols=len(rows))
 
 
 __all__ = ["plot_scaling", "compute_figure", "SCALING_SIZE"]
