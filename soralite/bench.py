@@ -233,8 +233,88 @@ def bench_provenance(repeats: int = 5, cfg=None) -> dict:
     return out
 
 
+def bench_peer(repeats: int = 5, cfg=None, steps: int = 3) -> dict:
+    """soralite's DiT against a published video DiT of the same kind, diffusers'
+    `LatteTransformer3DModel` (Ma et al. 2024, "Latte"; spatial and temporal transformer blocks),
+    at the same width, depth, heads, spatial patch, tokens and batch: one training step each
+    (forward, backward, AdamW) on the same random latents, alternating model by model, median of
+    `repeats` x `steps` steps. `ratio` is soralite's time over the peer's (below 1: soralite is
+    faster); the FLOPs of one step of each (counted) tell work from speed, as time per TFLOP.
+    diffusers is the optional `bench` extra (`pip install -e ".[bench]"`), never needed otherwise."""
+    try:
+        from diffusers import LatteTransformer3DModel   # lazily: an optional extra, for this bench only
+    except ImportError as e:
+        raise ImportError("soralite bench --peer needs diffusers, the optional bench extra: "
+                          "pip install -e \".[bench]\"") from e
+    cfg = cfg or get_config()
+    device = torch.device(cfg.resolved_device())
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    d = cfg.dit
+    if d.patch_size[0] != 1 or d.patch_size[1] != d.patch_size[2]:
+        raise ValueError(f"the peer patches space alone with square patches; dit.patch_size "
+                         f"{tuple(d.patch_size)} has no counterpart (use [1, p, p])")
+    B = cfg.train.batch_size
+    C, T, h, w = latent_shape(cfg)
+    torch.manual_seed(cfg.seed)
+    ours = Denoiser(cfg).to(device).train()
+    peer = LatteTransformer3DModel(
+        num_attention_heads=d.num_heads, attention_head_dim=d.hidden_size // d.num_heads,
+        in_channels=C, out_channels=C, num_layers=d.depth, cross_attention_dim=d.hidden_size,
+        sample_size=h, patch_size=d.patch_size[1], norm_type="ada_norm_single",
+        caption_channels=d.text_dim, video_length=T, activation_fn="gelu-approximate",
+        num_embeds_ada_norm=1000).to(device).train()
+    x0 = torch.randn(B, C, T, h, w, device=device)                         # (B, C, t, h, w)
+    target = torch.randn_like(x0)
+    ids, mask = ours.encode_prompts(["a red circle moving left"] * B, device)
+    text = torch.randn(B, ids.shape[1], d.text_dim, device=device)       # the peer's caption features
+    t = torch.rand(B, device=device)
+    opts = {"soralite": torch.optim.AdamW(ours.parameters(), lr=1e-4),
+            "peer": torch.optim.AdamW(peer.parameters(), lr=1e-4)}
+    autocast = autocast_context(cfg, device)
+
+    def step(name):
+        with autocast:
+            if name == "soralite":
+                pred = ours(x0, t, ids, mask)                                 # (B, C, t, h, w)
+            else:
+                pred = peer(x0, timestep=(t * 999).long(), encoder_hidden_states=text,
+                            return_dict=False)[0]                        # every text token seen
+        loss = (pred.float() - target).pow(2).mean()
+        opts[name].zero_grad(set_to_none=True)
+        loss.backward()
+        opts[name].step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    times = {"soralite": [], "peer": []}
+    for name in times:                                                     # warm up
+        step(name)
+    for _ in range(repeats * steps):
+        for name in times:
+            start = time.perf_counter()
+            step(name)
+            times[name].append(time.perf_counter() - start)
+    flops = {name: count_flops(lambda name=name: step(name)) for name in times}
+    med = {name: statistics.median(v) for name, v in times.items()}
+    out = {"peer": "diffusers.LatteTransformer3DModel", "device": str(device),
+           "width": d.hidden_size, "depth": d.depth, "heads": d.num_heads,
+           "patch": list(d.patch_size), "tokens_per_clip": num_tokens(cfg), "batch_size": B,
+           "soralite_attention": d.attention,
+           "parameters": {"soralite_dit": count_parameters(ours.dit),
+                          "soralite_text_encoder": count_parameters(ours.text_encoder),
+                          "peer": count_parameters(peer)},
+           "seconds_per_step": {k: round(v, 4) for k, v in med.items()},
+           "flops_per_step": flops,
+           "seconds_per_tflop": {k: round(med[k] / (flops[k] / 1e12), 3) for k in med},
+           "ratio": round(med["soralite"] / med["peer"], 3)}
+    out["ratio_per_flop"] = round(out["seconds_per_tflop"]["soralite"] / out["seconds_per_tflop"]["peer"], 3)
+    return out
+
+
 BENCHES = {"world": bench_world, "dit": bench_dit, "sizes": bench_sizes, "provenance": bench_provenance}
-TAKES_CONFIG = ("dit", "sizes", "provenance")   # benchmarks that measure a config's model or clips
+TAKES_CONFIG = ("dit", "sizes", "provenance", "peer")   # benchmarks that measure a config's model or clips
+OPTIONAL = {"peer": bench_peer}         # benchmarks with an optional dependency: asked for by name
 
 
 def run_benches(names, repeats: int, cfg) -> dict:
@@ -242,8 +322,8 @@ def run_benches(names, repeats: int, cfg) -> dict:
     report = {"machine": machine()}
     for name in names or BENCHES:
         kwargs = {"cfg": cfg} if name in TAKES_CONFIG else {}
-        report[name] = BENCHES[name](repeats=repeats, **kwargs)
+        report[name] = {**BENCHES, **OPTIONAL}[name](repeats=repeats, **kwargs)
     return report
 
 
-__all__ = ["median_seconds", "bench_world", "bench_dit", "bench_sizes", "DEFAULT_MIX", "machine", "peak_bf16_flops", "run_benches", "BENCHES", "bench_provenance"]
+__all__ = ["median_seconds", "bench_world", "bench_dit", "bench_sizes", "DEFAULT_MIX", "machine", "peak_bf16_flops", "run_benches", "BENCHES", "OPTIONAL", "bench_provenance", "bench_peer"]

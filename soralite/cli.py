@@ -18,17 +18,23 @@ from pathlib import Path
 import numpy as np
 
 from soralite.bench import BENCHES, machine, run_benches
-from soralite.config import (DATA_DIR, PRESETS, Config, apply_overrides, default_preset, get_config,
-                             runs_dir)
+from soralite.bench import OPTIONAL as OPTIONAL_BENCHES
+from soralite.config import (DATA_DIR, PRESETS, Config, apply_overrides, captioner_world,
+                             default_preset, get_config, runs_dir)
 from soralite.eval import evaluate_vae
 from soralite.eval.detection import PERTURBATIONS, evaluate_detector
 from soralite.eval.tasks import MEASURES as TASK_MEASURES
 from soralite.eval.tasks import evaluate_tasks
+from soralite.eval.captioning import caption_folder, evaluate_captioner
+from soralite.eval.descriptive import caption_table, table_markdown
+from soralite.checkpoint import load_pretrained
+from soralite.models import Captioner
+from soralite.train.captioner_stage import train_captioner
 from soralite.models.dit import DIT_PRESETS
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
 from soralite.language import HeldOutWarning
-from soralite.runs import DETECTOR_DIR, SAMPLES_DIR, VAE_DIR
+from soralite.runs import CAPTIONER_DIR, DETECTOR_DIR, SAMPLES_DIR, VAE_DIR
 from soralite.runtime import is_main_process
 from soralite.safety.detector import Detector, detect_files
 from soralite.safety.policy import NO_POLICY_NOTE
@@ -79,6 +85,22 @@ def _safety_args(p: argparse.ArgumentParser, policy: bool = True) -> None:
         p.add_argument("--no-policy", action="store_true",
                        help="do not check prompts against the usage policy (data/policy.json) nor "
                             "review generated frames (research only)")
+
+
+def _data_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="train on the clips of DIR (with its captions.jsonl, as `soralite caption "
+                        "DIR` writes it) instead of the toy world; sets train.data")
+
+
+def _with_data(args: argparse.Namespace) -> list[str]:
+    """The --set overrides, with --data as train.data (an absolute path)."""
+    overrides = list(args.overrides)
+    if getattr(args, "data", None) is not None:
+        if not args.data.is_dir():
+            raise FileNotFoundError(f"--data {args.data}: no such folder")
+        overrides.append(f"train.data={args.data.resolve()}")
+    return overrides
 
 
 def _fresh_arg(p: argparse.ArgumentParser, what: str) -> None:
@@ -195,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "to replaced/ beside OUT, never deleted")
     p.add_argument("--eval", type=_int_at_least(0), default=256, metavar="N",
                    help="held-out clips to score at the end (PSNR, tracker adherence); 0 skips")
+    _data_arg(p)
     _quiet_arg(p)
     _config_args(p)
     p.set_defaults(func=_train_vae)
@@ -208,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "resume where it stopped.")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
     _fresh_arg(p, "the denoiser (and the VAE)")
+    _data_arg(p)
     _quiet_arg(p)
     _config_args(p)
     p.set_defaults(func=_train)
@@ -250,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames of each clip (default the training length); longer clips are made "
                         "by a sliding window")
     p.add_argument("--out", type=Path, default=None, help="FILE.npy, FILE.gif, FILE.mp4 or FILE.png")
+    p.add_argument("--upsample", action="store_true",
+                   help="turn each standard prompt into a descriptive one first (size, where each "
+                        "object starts, how fast it goes; notebook 12); for a model trained with "
+                        "dit.vocabulary=descriptive")
     _safety_args(p)
     _quiet_arg(p)
     p.set_defaults(func=_sample)
@@ -295,6 +323,75 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"only these measures: {', '.join(TASK_MEASURES)} (repeat for more)")
     _quiet_arg(p)
     p.set_defaults(func=_eval_tasks)
+
+    p = sub.add_parser("caption", help="caption a folder of clips with the learned captioner",
+                       description="Read every clip of DIR (.npy, .gif, .mp4, .png, recursively) "
+                                   "with the video captioner and write DIR/captions.jsonl: per "
+                                   "clip its file, the standard caption, the descriptive one and "
+                                   "its objects (colour, shape, size, motion, start_x and start_y "
+                                   "as shares of the frame, speed in units of min(H, W) per "
+                                   "frame); `soralite train --data DIR` trains on it (notebook 12).")
+    p.add_argument("dir", type=Path, help="folder of clips")
+    p.add_argument("--ckpt", type=Path, default=None,
+                   help="captioner checkpoint (default runs/<$SORALITE_PRESET or tiny>/captioner, "
+                        "from soralite train-captioner)")
+    p.add_argument("--out", type=Path, default=None, help="the file to write (default DIR/captions.jsonl)")
+    p.add_argument("--force", action="store_true",
+                   help="write over an existing captions file; the earlier one is moved to "
+                        "replaced/ beside it, never deleted")
+    _quiet_arg(p)
+    p.set_defaults(func=_caption)
+
+    p = sub.add_parser("train-captioner", help="train the video captioner on world clips and their truth",
+                       description="Train the learned video captioner (notebook 12) on world clips "
+                                   "rendered on the fly, with their scene truth as targets (the full "
+                                   "world of docs/world.md unless --set captioner.world=preset), "
+                                   "with checkpoints in OUT (resumed when OUT holds one); then "
+                                   "report its accuracy per attribute on held-out clips beside the "
+                                   "analytic tracker's, as JSON.")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint directory (default runs/<preset>/captioner); resumed if it holds one")
+    p.add_argument("--fresh", action="store_true",
+                   help="start anew even if OUT holds a captioner; it is moved to replaced/, never deleted")
+    p.add_argument("--eval", type=_int_at_least(0), default=None, metavar="N",
+                   help="held-out clips to read at the end (default captioner.eval_clips); 0 skips")
+    _quiet_arg(p)
+    _config_args(p)
+    p.set_defaults(func=_train_captioner)
+
+    p = sub.add_parser("eval-captioner", help="measure a captioner on held-out clips, as JSON",
+                       description="Read held-out world clips (a seed stream no training draws from) "
+                                   "with the captioner of --ckpt and with the analytic tracker, "
+                                   "and print each one's accuracy per attribute against the scene "
+                                   "truth as JSON, with some clips the captioner got wrong.")
+    p.add_argument("--ckpt", type=Path, required=True, help="captioner checkpoint directory")
+    p.add_argument("--n", type=_int_at_least(1), default=500, help="clips (default 500)")
+    p.add_argument("--seed", type=_int_at_least(0), default=None,
+                   help="seed of the clips (default the captioner_eval stream of seed 0)")
+    p.add_argument("--preset", default=None,
+                   help="read clips of this preset's world (default: the world the captioner "
+                        "trained on)")
+    p.set_defaults(func=_eval_captioner)
+
+    p = sub.add_parser("eval-captions", help="the recaptioning table: training captions x prompt style",
+                       description="Sample the run trained on standard captions and the run trained "
+                                   "on descriptive ones (the same world, both with "
+                                   "dit.vocabulary=descriptive) with standard, descriptive and "
+                                   "upsampled prompts of the same fresh scenes, and print JSON: per "
+                                   "run and prompt style, adherence to the standard attributes and "
+                                   "to the descriptive ones (start region, pace), the floors and "
+                                   "chance (notebook 12).")
+    p.add_argument("--standard", type=Path, required=True, help="run trained with train.captions=standard")
+    p.add_argument("--descriptive", type=Path, required=True,
+                   help="run trained with train.captions=descriptive (or truth_descriptive)")
+    p.add_argument("--n", type=_int_at_least(1), default=200, help="scenes (default 200)")
+    p.add_argument("--seed", type=_int_at_least(0), default=None,
+                   help="seed of the scenes and noise (default the captions_eval stream)")
+    p.add_argument("--steps", type=_int_at_least(1), default=None, help="sampler steps (default the config's)")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale (default the config's)")
+    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown (to stderr)")
+    _quiet_arg(p)
+    p.set_defaults(func=_eval_captions)
 
     p = sub.add_parser("probe", help="a world-simulation probe of a trained pipeline, as JSON",
                        description="Run a probe of soralite.studies.probes on the pipeline in --ckpt "
@@ -394,7 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Measure how fast the parts of the kit run on this machine "
                                    "(medians of several repeats) and print JSON. "
                                    f"Benchmarks: {', '.join(BENCHES)}.")
-    p.add_argument("--only", action="append", choices=sorted(BENCHES), help="run only these")
+    p.add_argument("--only", action="append", choices=sorted({**BENCHES, **OPTIONAL_BENCHES}),
+                   help="run only these")
+    p.add_argument("--peer", action="store_true",
+                   help="race soralite's DiT against diffusers' LatteTransformer3DModel at the same "
+                        "width, depth, heads, patch, tokens and batch (needs the bench extra: "
+                        "pip install -e \".[bench]\"); prints both step times and their ratio")
     p.add_argument("--repeats", type=_int_at_least(1), default=5,
                    help="repeats a figure (median is reported)")
     _config_args(p)
@@ -436,21 +538,23 @@ def _check_tracker(args: argparse.Namespace) -> int:
 
 
 def _train_vae(args: argparse.Namespace) -> int:
-    cfg = get_config(args.preset, args.overrides)
+    cfg = get_config(args.preset, _with_data(args))
     out = args.out or Path(runs_dir()) / cfg.name / VAE_DIR
     t0 = time.perf_counter()
     vae = train_vae(cfg, out, resume=not args.fresh, progress=not args.quiet, log=_note)
     report = {"out": str(out), "preset": cfg.name, "seconds": round(time.perf_counter() - t0, 1),
               "scaling_factor": vae.config.scaling_factor,
               "parameters": sum(p.numel() for p in vae.parameters())}
-    if args.eval:
+    if args.eval and cfg.train.data:                 # a folder has no held-out world clips
+        report["evaluation"] = "skipped: trained on --data; held-out PSNR is measured on world clips"
+    elif args.eval:
         report.update(evaluate_vae(vae, cfg.world, n=args.eval, seed=stream_seed(cfg.seed, "vae_eval")))
     print(json.dumps(report, indent=2))
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    cfg = get_config(args.preset, args.overrides)
+    cfg = get_config(args.preset, _with_data(args))
     out = args.out or Path(runs_dir()) / cfg.name
     result = train(cfg, out, progress=not args.quiet, fresh=args.fresh, log=_note)
     last = result.history[-1] if result.history else {}
@@ -510,13 +614,17 @@ def _sample(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():                  # generate gives the held-out note, once
         warnings.simplefilter("ignore", HeldOutWarning)
         prompts = pipe.check_prompts(prompts, allow_empty=args.allow_empty)
+    asked = prompts
+    if args.upsample:                                # standard -> descriptive (notebook 12)
+        prompts = pipe.upsample(prompts, seed=args.seed)
     out = args.out
     if out is None:                                  # named by what made it: remade when that changes
         tag = f"-n{args.steps}" if args.steps else ""
         tag += f"-g{args.guidance:g}" if args.guidance is not None else ""
         made = pipe.made_from
         tag += f"-f{args.frames}" if args.frames else ""
-        name = (f"{_slug(' + '.join(prompts))}-s{args.seed}{tag}-step{made['step']}-"
+        tag += "-up" if args.upsample else ""
+        name = (f"{_slug(' + '.join(asked))[:200]}-s{args.seed}{tag}-step{made['step']}-"
                 f"{(made['denoiser_sha256'] or '')[:8]}.gif")
         out = check_output_path(args.ckpt / SAMPLES_DIR / name)
         if out.exists():
@@ -542,7 +650,7 @@ def _sample(args: argparse.Namespace) -> int:
     signed = _provenance(args, out, Generation.of(pipe, task, prompts, args.seed, args.steps,
                                                   args.guidance, frames=args.frames))
     print(json.dumps({"out": str(out), "prompts": prompts, "shape": list(clips.shape),
-                      "provenance": signed}))
+                      **({"asked": asked} if args.upsample else {}), "provenance": signed}))
     return 0
 
 
@@ -603,6 +711,62 @@ def _eval_tasks(args: argparse.Namespace) -> int:
     log = (lambda *_: None) if args.quiet else _note
     report = evaluate_tasks(pipe, args.only, n=args.n, seed=args.seed, log=log)
     print(json.dumps(_finite(report), indent=2))
+    return 0
+
+
+def _captioner_dir(path: Path | None) -> Path:
+    return path if path is not None else Path(runs_dir()) / default_preset() / CAPTIONER_DIR
+
+
+def _caption(args: argparse.Namespace) -> int:
+    ckpt = _captioner_dir(args.ckpt)
+    if not ckpt.exists():
+        raise FileNotFoundError(f"no captioner at {ckpt}: train one with `soralite train-captioner "
+                                f"--out {ckpt}` or give --ckpt")
+    captioner = Captioner.from_pretrained(ckpt)
+    report = caption_folder(args.dir, captioner, out=args.out, force=args.force,
+                            progress=not args.quiet, log=_note)
+    print(json.dumps({**report, "captioner": str(ckpt)}, indent=2))
+    return 0
+
+
+def _train_captioner(args: argparse.Namespace) -> int:
+    cfg = get_config(args.preset, args.overrides)
+    out = args.out or Path(runs_dir()) / cfg.name / CAPTIONER_DIR
+    t0 = time.perf_counter()
+    captioner = train_captioner(cfg, out, resume=not args.fresh, progress=not args.quiet, log=_note)
+    report = {"out": str(out), "preset": cfg.name, "world": cfg.captioner.world,
+              "seconds": round(time.perf_counter() - t0, 1),
+              "parameters": sum(p.numel() for p in captioner.parameters())}
+    n = cfg.captioner.eval_clips if args.eval is None else args.eval
+    if n:
+        report["evaluation"] = evaluate_captioner(captioner, captioner_world(cfg), n=n,
+                                                  seed=stream_seed(cfg.seed, "captioner_eval"))
+    print(json.dumps(_finite(report), indent=2))
+    return 0
+
+
+def _eval_captioner(args: argparse.Namespace) -> int:
+    captioner = Captioner.from_pretrained(args.ckpt)
+    if args.preset:
+        world = get_config(args.preset).world
+    else:
+        meta = load_pretrained(args.ckpt, load_extra=False).meta
+        world = Config.from_dict({"world": meta.get("world", {})}).world
+    report = evaluate_captioner(captioner, world, n=args.n, seed=args.seed)
+    print(json.dumps(_finite(report), indent=2))
+    return 0
+
+
+def _eval_captions(args: argparse.Namespace) -> int:
+    pipes = {"standard": Pipeline.from_pretrained(args.standard),
+             "descriptive": Pipeline.from_pretrained(args.descriptive)}
+    table = caption_table(pipes, n=args.n, seed=args.seed, steps=args.steps, guidance=args.guidance,
+                          progress=not args.quiet)
+    table["runs"] = {"standard": str(args.standard), "descriptive": str(args.descriptive)}
+    print(json.dumps(_finite(table), indent=2))
+    if args.markdown:
+        print(table_markdown(table), file=sys.stderr)
     return 0
 
 
@@ -717,8 +881,11 @@ def _scale(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    print(json.dumps(run_benches(args.only, args.repeats, get_config(args.preset, args.overrides)),
-                     indent=2))
+    names = list(args.only or []) + (["peer"] if args.peer else [])
+    report = run_benches(names or None, args.repeats, get_config(args.preset, args.overrides))
+    if args.peer:                                     # the ratio on top, where the peer ran
+        report["ratio"] = report["peer"]["ratio"]
+    print(json.dumps(report, indent=2))
     return 0
 
 

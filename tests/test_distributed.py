@@ -75,3 +75,13 @@ def test_an_uneven_global_batch_is_named(tmp_path):
                     "--set", "train.steps=2")
     assert done.returncode != 0
     assert "does not split evenly over 2 processes" in done.stderr
+
+
+def test_bench_peer_prints_both_times_and_their_ratio(capsys):
+    pytest.importorskip("diffusers")
+    assert main(["bench", "--peer", "--preset", "smoke", "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    peer = report["peer"]
+    assert peer["seconds_per_step"]["soralite"] > 0 and peer["seconds_per_step"]["peer"] > 0
+    assert report["ratio"] == pytest.approx(peer["seconds_per_step"]["soralite"] / peer["seconds_per_step"]["peer"], rel=0.01)
+    assert peer["flops_per_step"]["peer"] > 0
