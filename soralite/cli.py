@@ -272,7 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the config's)")
     p.add_argument("--frames", type=_int_at_least(1), default=None,
                    help="frames of each clip (default the training length); longer clips are made "
-                        "by a sliding window")
+                        "by a sliding window; 1 makes an image (write it as .png)")
+    p.add_argument("--height", type=_int_at_least(1), default=None,
+                   help="frame height in pixels (default the checkpoint's); any size the patch divides")
+    p.add_argument("--width", type=_int_at_least(1), default=None,
+                   help="frame width in pixels (default the checkpoint's); any size the patch divides")
     p.add_argument("--out", type=Path, default=None, help="FILE.npy, FILE.gif, FILE.mp4 or FILE.png")
     p.add_argument("--upsample", action="store_true",
                    help="turn each standard prompt into a descriptive one first (size, where each "
@@ -605,7 +609,11 @@ def _provenance(args: argparse.Namespace, out: Path, generation: Generation) -> 
 def _sample(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_path(args.out)                  # before the work
+        if args.out.suffix.lower() == ".png" and args.frames != 1:
+            raise ValueError("a .png holds one frame: add --frames 1 for an image, or write .gif, "
+                             ".mp4 or .npy")
     pipe = _load_pipeline(args)
+    pipe.size(args.frames, args.height, args.width)  # a size the model cannot make: said now
     if args.no_provenance:
         _note(NO_PROVENANCE_NOTE)
     prompts = list(args.prompt) + (prompt_set(args.prompt_set) if args.prompt_set else [])
@@ -623,6 +631,8 @@ def _sample(args: argparse.Namespace) -> int:
         tag += f"-g{args.guidance:g}" if args.guidance is not None else ""
         made = pipe.made_from
         tag += f"-f{args.frames}" if args.frames else ""
+        tag += f"-{args.height or pipe.config.world.height}x{args.width or pipe.config.world.width}" \
+            if args.height or args.width else ""
         tag += "-up" if args.upsample else ""
         name = (f"{_slug(' + '.join(asked))[:200]}-s{args.seed}{tag}-step{made['step']}-"
                 f"{(made['denoiser_sha256'] or '')[:8]}.gif")
@@ -638,7 +648,8 @@ def _sample(args: argparse.Namespace) -> int:
             return 0
     suffix = out.suffix.lower()
     clips = pipe.generate(prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                          progress=not args.quiet, allow_empty=args.allow_empty, frames=args.frames)
+                          progress=not args.quiet, allow_empty=args.allow_empty, frames=args.frames,
+                          height=args.height, width=args.width)
     if len(prompts) == 1:
         save_clip(out, clips[0], fps=pipe.config.world.fps)
     elif suffix == ".npy":
