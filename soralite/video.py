@@ -51,7 +51,8 @@ MP4_CODEC = "libx264"
 MP4_PIXELFORMAT = "yuv444p"  # no chroma subsampling: keeps 1-pixel colour edges and odd sizes
 MP4_QUALITY = 8              # imageio-ffmpeg's 0..10 scale; 8 is x264 crf 10, near-transparent
 PAD_VALUE = 255              # grid padding and empty cells: white
-SHOW_CELL_PX = 128           # show() picks the scale that makes cells about this wide
+SHOW_CELL_PX = 128           # show() picks the scale that makes a frame's short side about this
+SHOW_MAX_PX = 960            # ... unless that makes a cell (a strip of frames) wider than this
 CAPTION_STYLE = "font:12px/1.3 sans-serif;overflow-wrap:anywhere;margin-top:3px"
 CAPTIONS_FILE = "captions.jsonl"   # ClipFolder: {"file": relative path, "caption": text} per line
 
@@ -237,16 +238,19 @@ def show(clips, captions: list[str] | str | None = None, fps: float = 8,
     Clips: uint8 `(N, T, H, W, 3)` or `(T, H, W, 3)`, or model tensors `(N, 3, T, H, W)` or
     `(3, T, H, W)` in [-1, 1]. The GIF is encoded once at its own resolution; each cell is a
     window onto it (one image, so all cells play in step) that the browser enlarges by `scale`
-    with crisp pixels (default: cells about 128 px wide); captions are HTML text under their
-    cell, wrapped. Returns an `IPython.display.HTML` (notebook 01 onwards)."""
-    from IPython.display import HTML
+    with crisp pixels (default: the frame's short side about 128 px, so a strip of frames shows
+    each frame at that size too, up to cells `SHOW_MAX_PX` wide); captions are HTML text under
+    their cell, wrapped. Returns an `IPython.display.HTML` (notebook 01 onwards)."""
+    from IPython.display import HTML   # lazily: only notebooks display, and IPython is slow to import
 
     clips = _clip_list(clips, "show")
     captions = [captions] if isinstance(captions, str) else captions
     if captions is not None and len(captions) != len(clips):
         raise ValueError(f"show got {len(clips)} clips but {len(captions)} captions")
     H, W = (max(c.shape[k] for c in clips) for k in (1, 2))
-    scale = _check_int("scale", max(1, round(SHOW_CELL_PX / W)) if scale is None else scale)
+    if scale is None:                                # by the frame's size, not the strip's width
+        scale = max(1, min(round(SHOW_CELL_PX / min(H, W)), SHOW_MAX_PX // W))
+    scale = _check_int("scale", scale)
     cols = _check_int("cols", _default_cols(len(clips)) if cols is None else cols)
     sheet = grid(clips, cols=cols, pad=0)                                 # (T, rows*H, cols*W, 3)
     data = base64.b64encode(gif_bytes(sheet, fps)).decode("ascii")

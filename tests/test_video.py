@@ -292,3 +292,15 @@ def test_clip_folder_bad_input(tmp_path):
     broken = re.escape(f"could not read clip '{tmp_path / 'broken.gif'}': ")
     with pytest.raises(ValueError, match=broken):
         data[0]
+
+
+def test_show_scales_a_strip_of_frames_by_the_frame_not_the_strip():
+    import re
+
+    strip = np.zeros((4, 32, 8 * 33, 3), np.uint8)                  # eight 32 px frames side by side
+    html_ = show(strip).data
+    width = int(re.search(r"width:(\d+)px;height", html_).group(1))
+    assert width >= 3 * strip.shape[2]                               # frames about 100 px, not 32
+    assert width <= 960
+    one = show(np.zeros((4, 32, 32, 3), np.uint8)).data
+    assert int(re.search(r"width:(\d+)px;height", one).group(1)) == 128
