@@ -2,6 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+RUNS = $(shell $(BIN)/python -c 'from soralite.config import runs_dir; print(runs_dir())' 2>/dev/null || echo runs)
 
 .PHONY: setup test quickstart world-demo clean
 
@@ -20,11 +21,11 @@ test:
 	SORALITE_PRESET=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks
 
 world-demo:
-	$(BIN)/soralite make-data --n 300 --seed 11 --out runs/world-demo
-	$(BIN)/soralite score runs/world-demo
+	$(BIN)/soralite make-data --n 300 --seed 11 --out $(RUNS)/world-demo
+	$(BIN)/soralite score $(RUNS)/world-demo
 
 quickstart:
-	$(BIN)/soralite quickstart --preset tiny   # into runs/tiny, where the notebooks look
+	$(BIN)/soralite quickstart --preset tiny   # into $(RUNS)/tiny, where the notebooks look
 
 clean:
 	rm -rf runs .pytest_cache

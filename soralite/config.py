@@ -275,8 +275,8 @@ def _smoke() -> Config:
                           warmup_steps=1, checkpoint_every=2, log_every=1, ema_decay=0.9,
                           pool_clips=16, sample_steps=2, eval_clips=4, eval_held_out_clips=2,
                           window_overlap=1),
-        captioner=CaptionerConfig(world="preset", pixel_hidden=8, channels=8, hidden=16, steps=3,
-                                  batch_size=2, warmup_steps=1, checkpoint_every=2, eval_clips=8),
+        captioner=CaptionerConfig(world="preset", hidden=16, steps=3, batch_size=2, warmup_steps=1,
+                                  checkpoint_every=2, eval_clips=8),
         detector=DetectorConfig(base_channels=4, train_clips=8, eval_clips=8, steps=3, batch_size=4,
                                 warmup_steps=1),
     )
@@ -777,11 +777,11 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
 
 
 def runs_dir() -> Path:
-    """Where checkpoints and outputs go by default: `$SORALITE_RUNS`, else `runs/` at the root of
-    the source checkout (so notebooks and the command line share it), else `./runs`."""
+    """Where runs (checkpoints, samples, reports) go by default, shared by the command line and
+    the notebooks: `$SORALITE_RUNS`, else the user's cache folder (`$XDG_CACHE_HOME/soralite/runs`,
+    usually `~/.cache/soralite/runs`), never inside the repository."""
     env = os.environ.get("SORALITE_RUNS")
     if env:
-        return Path(env)
-    if (ROOT / "pyproject.toml").exists() and (ROOT / "soralite").is_dir():
-        return ROOT / "runs"
-    return Path("runs")
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "soralite" / "runs"
