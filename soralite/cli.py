@@ -58,8 +58,10 @@ so that every clip it makes can be checked by an exact tracker. Start with
   soralite score runs/data                                # how well clips follow their captions
   soralite quickstart --preset tiny                       # train a VAE and a DiT, sample, score
 """
-PRESET_HELP = ("named settings: smoke (seconds, for tests), tiny (a laptop CPU), workshop (one "
-               "GPU); default: $SORALITE_PRESET, else tiny on a CPU and workshop on a GPU")
+PRESET_HELP = ("named settings: smoke (seconds, for tests), tiny (a laptop CPU), world (the "
+               "world-simulation chapter, 1-3 objects, walls, every motion), sizes (a mix of "
+               "durations, resolutions and aspect ratios), workshop (one GPU); default: "
+               "$SORALITE_PRESET, else tiny on a CPU and workshop on a GPU")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -320,7 +320,17 @@ def _world() -> Config:
     )
 
 
-PRESETS = {"smoke": _smoke, "tiny": _tiny, "workshop": _workshop, "world": _world}
+def _sizes() -> Config:
+    """The native-sizes chapter (notebook 10): the `tiny` world and models trained on a mix of
+    durations, resolutions and aspect ratios, images included, in buckets."""
+    cfg = _tiny()
+    cfg.name = "sizes"
+    cfg.train.sizes = "16x32x32:3,16x32x48:1,16x48x32:1,8x32x32:1,32x32x32:1,1x32x32:1"
+    cfg.train.steps = 2400
+    return cfg
+
+
+PRESETS = {"smoke": _smoke, "tiny": _tiny, "workshop": _workshop, "world": _world, "sizes": _sizes}
 
 
 def default_preset() -> str:
