@@ -25,11 +25,12 @@ from soralite.eval import evaluate_vae
 from soralite.eval.detection import PERTURBATIONS, evaluate_detector
 from soralite.eval.tasks import MEASURES as TASK_MEASURES
 from soralite.eval.tasks import evaluate_tasks
-from soralite.eval.captioning import caption_folder, evaluate_captioner
+from soralite.eval.captioning import caption_folder, evaluate_captioner, evaluate_written
 from soralite.eval.descriptive import caption_table, table_markdown
 from soralite.checkpoint import load_pretrained
 from soralite.models import Captioner
 from soralite.train.captioner_stage import train_captioner
+from soralite.train.folder import read_folder
 from soralite.models.dit import DIT_PRESETS
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
@@ -369,8 +370,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read held-out world clips (a seed stream no training draws from) "
                                    "with the captioner of --ckpt and with the analytic tracker, "
                                    "and print each one's accuracy per attribute against the scene "
-                                   "truth as JSON, with some clips the captioner got wrong.")
-    p.add_argument("--ckpt", type=Path, required=True, help="captioner checkpoint directory")
+                                   "truth as JSON, with some clips the captioner got wrong. With "
+                                   "--written FILE --truth DIR instead: what `soralite caption` "
+                                   "wrote to FILE against the scene truth of the make-data folder "
+                                   "DIR the clips came from.")
+    p.add_argument("--ckpt", type=Path, default=None, help="captioner checkpoint directory")
+    p.add_argument("--written", type=Path, default=None, metavar="FILE",
+                   help="a captions.jsonl that `soralite caption` wrote (needs --truth)")
+    p.add_argument("--truth", type=Path, default=None, metavar="DIR",
+                   help="the `soralite make-data` folder of the same clips, with their scene truth")
     p.add_argument("--n", type=_int_at_least(1), default=500, help="clips (default 500)")
     p.add_argument("--seed", type=_int_at_least(0), default=None,
                    help="seed of the clips (default the captioner_eval stream of seed 0)")
@@ -561,6 +569,8 @@ def _train_vae(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     cfg = get_config(args.preset, _with_data(args))
+    if cfg.train.data:
+        read_folder(cfg)                             # every caption checked before any training
     out = args.out or Path(runs_dir()) / cfg.name
     result = train(cfg, out, progress=not args.quiet, fresh=args.fresh, log=_note)
     last = result.history[-1] if result.history else {}
@@ -572,6 +582,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _quickstart(args: argparse.Namespace) -> int:
     cfg = get_config(args.preset, args.overrides)
+    if cfg.train.data:
+        read_folder(cfg)                             # --set train.data=DIR: captions checked first
     out = args.out or Path(runs_dir()) / cfg.name
     if args.no_provenance:
         _note(NO_PROVENANCE_NOTE)
@@ -760,6 +772,13 @@ def _train_captioner(args: argparse.Namespace) -> int:
 
 
 def _eval_captioner(args: argparse.Namespace) -> int:
+    if args.written is not None or args.truth is not None:
+        if args.written is None or args.truth is None:
+            raise ValueError("--written FILE and --truth DIR go together")
+        print(json.dumps(_finite(evaluate_written(args.written, args.truth)), indent=2))
+        return 0
+    if args.ckpt is None:
+        raise ValueError("give --ckpt CAPTIONER (or --written FILE --truth DIR)")
     captioner = Captioner.from_pretrained(args.ckpt)
     if args.preset:
         world = get_config(args.preset).world
@@ -886,7 +905,7 @@ def _scale(args: argparse.Namespace) -> int:
             save_clip(path, clips, fps=cfg.world.fps)
     fit = table["fit"]
     print(json.dumps({"out": str(out), "table": str(table_path), "runs": len(table["runs"]),
-                      "runs_trained_now": table["runs_trained_now"], "seconds": table["seconds"],
+                      "runs_measured_now": table["runs_measured_now"], "seconds": table["seconds"],
                       "fit": fit and {k: fit[k] for k in ("a", "b", "b_se", "b_ci95", "c", "points")},
                       "figure": table["figure"],
                       "pictures": [str(p) for p in pictures if p.exists()]}, indent=2))

@@ -23,7 +23,7 @@ WORLD_STREAMS: dict[str, tuple[int, int]] = {
     "captioner_train": (6_000_011, 0),  # the captioner's training batches: step k sees clips k*B .. (k+1)*B - 1
     "captioner_init": (6_000_011, 1), # the clips whose pixels set a fresh captioner's colour classifier
     "captioner_eval": (7_000_003, 0), # held-out clips the captioner is measured on (eval.captioning)
-    "captions_eval": (8_000_009, 0),  # the scenes whose captions prompt the recaptioning table (eval.descriptive)
+    "captions_eval": (9_000_013, 0),  # the scenes whose captions prompt the recaptioning table (eval.descriptive)
     "probes": (6_000_023, 0),         # clips the world-simulation probes start from (studies.probes)
     "detector_train": (7_000_027, 0), # captions, world clips and sampling noise the detector trains on
     "detector_eval": (8_000_009, 0),  # held-out captions and clips the detector is measured on (AUC)

@@ -68,7 +68,7 @@ def test_a_training_step_costs_about_three_forward_passes(smoke):
 def test_a_smoke_sweep_writes_its_table_and_skips_finished_runs(smoke, tmp_path, monkeypatch):
     grid = grid_for("smoke", sizes=["DiT-XS/2"], steps=[1, 2, 8])
     table = run_sweep(smoke, tmp_path, grid, bootstrap=50, progress=False, log=lambda *_: None)
-    assert len(table["runs"]) == 3 and table["runs_trained_now"] == 3
+    assert len(table["runs"]) == 3 and table["runs_measured_now"] == 3
     for run in table["runs"]:
         assert RUN_KEYS <= set(run)
         assert run["flops"] == run["steps"] * run["flops_per_step"] > 0
@@ -83,7 +83,7 @@ def test_a_smoke_sweep_writes_its_table_and_skips_finished_runs(smoke, tmp_path,
 
     monkeypatch.setattr(scaling, "train", no_training)
     again = run_sweep(smoke, tmp_path, grid, bootstrap=50, progress=False, log=lambda *_: None)
-    assert again["runs_trained_now"] == 0
+    assert again["runs_measured_now"] == 0
     assert [r["loss"] for r in again["runs"]] == [r["loss"] for r in table["runs"]]
 
     # a run without its result is measured again from its checkpoint, not trained from scratch
@@ -96,7 +96,7 @@ def test_a_smoke_sweep_writes_its_table_and_skips_finished_runs(smoke, tmp_path,
 
     monkeypatch.setattr(scaling, "train", counting)
     third = run_sweep(smoke, tmp_path, grid, bootstrap=50, progress=False, log=lambda *_: None)
-    assert calls == [8] and third["runs_trained_now"] == 1
+    assert calls == [8] and third["runs_measured_now"] == 1
     redone = next(r for r in third["runs"] if r["steps"] == 8)
     assert redone["resumed_from"] == 8 and redone["loss"] == pytest.approx(
         next(r for r in table["runs"] if r["steps"] == 8)["loss"], rel=1e-6)

@@ -27,6 +27,7 @@ from soralite.video import CAPTIONS_FILE, clip_files, load_clip, to_tensor
 from soralite.world import (caption_from_attributes, compare_attributes, generate,
                             summarize_comparisons, tracked_attributes, truth_attributes)
 from soralite.world.captions import ATTRIBUTE_KEYS
+from soralite.world.scenes import SceneTruth
 
 READ_BATCH = 64                  # clips the captioner reads at once
 
@@ -110,9 +111,11 @@ def evaluate_captioner(captioner, world: WorldConfig, n: int = 500, seed: int | 
     tracked = [compare_attributes(tracked_attributes(c), t) for c, t in zip(batch.clips, truths)]
     wrong = []
     for i, (c, cmp) in enumerate(zip(captions, learned)):
-        bad = sorted({k for r in cmp["objects"] for k in ("colour", "shape", "size", "motion", "start")
-                      if r[k] is False} | ({"extra object"} if cmp["extras"] else set())
-                     | (set() if cmp["wall"] else {"wall"}))
+        truth = truths[i]["objects"]
+        bad = [f"missed the {o['colour']} object" for o, r in zip(truth, cmp["objects"]) if not r["colour"]]
+        bad += [f"{o['colour']} {k}" for o, r in zip(truth, cmp["objects"]) if r["colour"]
+                for k in ("shape", "size", "motion", "start") if r[k] is False]
+        bad += [f"an extra {c} object" for c in cmp["extras"]] + ([] if cmp["wall"] else ["the wall"])
         if bad and len(wrong) < mistakes:
             wrong.append({"index": i, "truth": batch.scenes[i].description,
                           "captioner": c["description"], "wrong": bad})
@@ -120,4 +123,30 @@ def evaluate_captioner(captioner, world: WorldConfig, n: int = 500, seed: int | 
             "tracker": summarize_comparisons(tracked), "mistakes": wrong}
 
 
-__all__ = ["caption_clips", "caption_folder", "evaluate_captioner", "fit_frames", "READ_BATCH"]
+def evaluate_written(written: str | Path, truth: str | Path) -> dict:
+    """What `soralite caption` wrote (`written`, a `captions.jsonl`) against the scene truth of
+    the same clips (`truth`, a `soralite make-data` folder, whose `captions.jsonl` holds it),
+    matched by file name, beside the tracker's reading of the truth folder's clips: the check of
+    `soralite caption DIR` on world clips the captioner never saw."""
+    written, truth = Path(written), Path(truth)
+    lines = [json.loads(x) for x in written.read_text(encoding="utf-8").splitlines() if x.strip()]
+    truth_lines = {Path(e["file"]).name: e for e in
+                   (json.loads(x) for x in (truth / CAPTIONS_FILE).read_text(encoding="utf-8").splitlines()
+                    if x.strip())}
+    learned, tracked = [], []
+    for line in lines:
+        entry = truth_lines.get(Path(line["file"]).name)
+        if entry is None or "scene" not in entry:
+            raise ValueError(f"{truth / CAPTIONS_FILE} has no scene truth for {line['file']} (give "
+                             f"the folder `soralite make-data` wrote the clips to)")
+        t = truth_attributes(SceneTruth.from_dict(entry["scene"]))
+        learned.append(compare_attributes({"objects": line["objects"], "wall": bool(line.get("wall"))}, t))
+        tracked.append(compare_attributes(tracked_attributes(load_clip(truth / entry["file"])), t))
+    if not lines:
+        raise ValueError(f"{written} lists no clips")
+    return {"n": len(lines), "written": str(written), "truth": str(truth),
+            "captioner": summarize_comparisons(learned), "tracker": summarize_comparisons(tracked)}
+
+
+__all__ = ["caption_clips", "caption_folder", "evaluate_captioner", "evaluate_written", "fit_frames",
+           "READ_BATCH"]

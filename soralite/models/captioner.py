@@ -61,7 +61,7 @@ class CaptionerOutput:
     start: torch.Tensor              # (B, K, 2) x, y as shares of W and H
     speed: torch.Tensor              # (B, K) units of min(H, W) per frame
     wall: torch.Tensor               # (B,) logits
-    pixel_logits: torch.Tensor       # (B, K + 2, T, H, W): background, wall, the colours
+    pixel_logits: torch.Tensor       # (B, T, H, W, K + 2): background, wall, the colours
 
 
 class Captioner(nn.Module):
@@ -93,6 +93,9 @@ class Captioner(nn.Module):
         nn.init.zeros_(self.slot_mlp[-1].weight)                         # a fresh model starts at the
         nn.init.zeros_(self.slot_mlp[-1].bias)                           # first frame's centroid
         self.wall_head = nn.Linear(2, 1)                                 # column profile -> logit
+        with torch.no_grad():                     # start as the tracker's rule: a column mostly
+            self.wall_head.weight.copy_(torch.tensor([[1.0, 0.0]]))     # wall gray is a wall
+            self.wall_head.bias.zero_()
         # the tracks' features brought to about unit size (x, y, area, vx, vy, std x, std y, cross, skew)
         self.register_buffer("track_offset", torch.tensor([0.5, 0.5, 0, 0, 0, 0, 0, 1, 0]), persistent=False)
         self.register_buffer("track_scale", torch.tensor(
@@ -127,49 +130,57 @@ class Captioner(nn.Module):
 
     # --- the four steps --------------------------------------------------------------------
     def pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Step 1: `(B, 3, T, H, W)` -> `(B, K + 2, T, H, W)` logits of background, wall, colours."""
-        return self.pixel(x.movedim(1, -1)).movedim(-1, 1)               # (B, T, H, W, 3) per pixel
+        """Step 1: `(B, 3, T, H, W)` -> logits `(B, T, H, W, K + 2)` of background, wall and the
+        colours, per pixel (channels last: the classes of a pixel side by side)."""
+        return self.pixel(x.movedim(1, -1))                              # (B, T, H, W, K + 2)
 
     @staticmethod
     def trajectories(masks: torch.Tensor) -> torch.Tensor:
-        """Step 2: slot masks `(B, K, T, H, W)` -> tracks `(B, K, T, TRACK_FEATURES)`, per frame:
-        the centroid x, y (shares of W and H), the area (share of the frame), the velocity vx, vy
-        (units of min(H, W) per frame; the last frame repeats the one before), and the mask's shape
-        moments about its centroid (lengths in units of m = min(H, W)): the spreads `std_x`,
-        `std_y`, the *cross kurtosis* `E[dx^2 dy^2] / (var_x var_y)` (1 for a square, whose x and
-        y are independent; about 2/3 for a disc) and the vertical skewness (a triangle, wide at
-        the bottom, leans one way; a square and a disc none)."""
-        B, K, T, H, W = masks.shape
+        """Step 2: slot masks `(B, T, H, W, K)` -> tracks `(B, K, T, TRACK_FEATURES)`, per frame:
+        the centroid x, y (shares of W and H; a hidden slot's is pulled to the frame's centre),
+        the area (share of the frame), the velocity vx, vy (units of min(H, W) per frame; the last
+        frame repeats the one before), and the mask's shape moments about its own centroid
+        (lengths in units of m = min(H, W)): the spreads `std_x`, `std_y`, the *cross kurtosis*
+        `E[dx^2 dy^2] / (var_x var_y)` (1 for a square, whose x and y are independent; about 2/3
+        for a disc) and the vertical skewness (a triangle, wide at the bottom, leans one way; a
+        square and a disc none). Everything but the cross kurtosis comes from the mask's row and
+        column sums, so only one product runs over every pixel."""
+        B, T, H, W, K = masks.shape
         m = min(H, W)
-        xs = torch.arange(W, device=masks.device, dtype=masks.dtype) + 0.5           # (W,) pixels
-        ys = torch.arange(H, device=masks.device, dtype=masks.dtype) + 0.5           # (H,)
-        mass = masks.sum((-2, -1))                                                   # (B, K, T)
+        xs = (torch.arange(W, device=masks.device, dtype=masks.dtype) + 0.5)[:, None]   # (W, 1) pixels
+        ys = (torch.arange(H, device=masks.device, dtype=masks.dtype) + 0.5)[:, None]   # (H, 1)
+        mx, my = masks.sum(2), masks.sum(3)                                          # (B, T, W, K), (B, T, H, K)
+        mass = mx.sum(2)                                                             # (B, T, K)
+        sx, sy = (mx * xs).sum(2), (my * ys).sum(2)                                  # (B, T, K)
         norm = mass + MASK_EPS
-        cx = ((masks.sum(-2) * xs).sum(-1) + MASK_EPS * W / 2) / norm                # (B, K, T) px
-        cy = ((masks.sum(-1) * ys).sum(-1) + MASK_EPS * H / 2) / norm
-        dx = (xs - cx[..., None]) / m                                                # (B, K, T, W)
-        dy = (ys - cy[..., None]) / m                                                # (B, K, T, H)
-        mx, my = masks.sum(-2), masks.sum(-1)                                        # (B, K, T, W), (.., H)
-        var_x = (mx * dx ** 2).sum(-1) / norm + MOMENT_EPS                           # (B, K, T)
-        var_y = (my * dy ** 2).sum(-1) / norm + MOMENT_EPS
-        cross = torch.einsum("bktyx,bkty,bktx->bkt", masks, dy ** 2, dx ** 2) / norm / (var_x * var_y)
-        skew = (my * dy ** 3).sum(-1) / norm / var_y ** 1.5
-        px, py = cx / W, cy / H                                                      # shares
-        vx = torch.diff(cx, dim=-1, append=cx[..., -1:]) / m                         # (B, K, T)
-        vy = torch.diff(cy, dim=-1, append=cy[..., -1:]) / m
+        cx = (sx + MASK_EPS * W / 2) / norm                                          # (B, T, K) px
+        cy = (sy + MASK_EPS * H / 2) / norm
+        own = mass + 1e-6
+        dx = (xs - (sx / own)[:, :, None]) / m                                       # (B, T, W, K)
+        dy = (ys - (sy / own)[:, :, None]) / m                                       # (B, T, H, K)
+        var_x = (mx * dx ** 2).sum(2) / norm + MOMENT_EPS                            # (B, T, K)
+        var_y = (my * dy ** 2).sum(2) / norm + MOMENT_EPS
+        rows = (masks * (dx ** 2)[:, :, None]).sum(3)                                # (B, T, H, K)
+        cross = (rows * dy ** 2).sum(2) / norm / (var_x * var_y)                     # (B, T, K)
+        skew = (my * dy ** 3).sum(2) / norm / var_y ** 1.5
+        vx = torch.diff(cx, dim=1, append=cx[:, -1:]) / m                            # (B, T, K)
+        vy = torch.diff(cy, dim=1, append=cy[:, -1:]) / m
         if T > 1:                                     # the last frame's velocity: the one before it
-            vx = torch.cat([vx[..., :-1], vx[..., -2:-1]], dim=-1)
-            vy = torch.cat([vy[..., :-1], vy[..., -2:-1]], dim=-1)
-        return torch.stack([px, py, mass / (H * W), vx, vy, var_x.sqrt(), var_y.sqrt(),
-                            cross.clamp(0, 4), skew.clamp(-4, 4)], dim=-1)          # (B, K, T, 9)
+            vx = torch.cat([vx[:, :-1], vx[:, -2:-1]], dim=1)
+            vy = torch.cat([vy[:, :-1], vy[:, -2:-1]], dim=1)
+        tracks = torch.stack([cx / W, cy / H, mass / (H * W), vx, vy, var_x.sqrt(), var_y.sqrt(),
+                              cross.clamp(0, 4), skew.clamp(-4, 4)], dim=-1)        # (B, T, K, 9)
+        return tracks.transpose(1, 2)                                                # (B, K, T, 9)
 
     def shape_features(self, foreground: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Step 3 (with `channels > 0`): the foreground `(B, T, H, W)` and slot masks
-        `(B, K, T, H, W)` -> each slot's geometry features `(B, K, C)` from a small CNN, pooled
-        under its mask over space and every `frame_stride`-th frame."""
-        B, K, T, H, W = masks.shape
+        """Step 3 (with `channels > 0`; by default the moments of step 2 stand in for it): the
+        foreground `(B, T, H, W)` and slot masks `(B, T, H, W, K)` -> each slot's geometry
+        features `(B, K, C)` from a small CNN, pooled under its mask over space and every
+        `frame_stride`-th frame."""
+        B, T, H, W, K = masks.shape
         if self.frame_cnn is None:
             return masks.new_zeros(B, K, 0)
+        masks = masks.permute(0, 4, 1, 2, 3)                             # (B, K, T, H, W)
         step = self.config.frame_stride
         fg = foreground[:, ::step]                                       # (B, T', H, W)
         Tp = fg.shape[1]
@@ -197,13 +208,13 @@ class Captioner(nn.Module):
         if x.ndim != 5 or x.shape[1] != 3 or x.shape[2] != self.frames:
             raise ValueError(f"the captioner reads clips (B, 3, {self.frames}, H, W); got "
                              f"{tuple(x.shape)}")
-        logits = self.pixel_logits(x)                                    # (B, K + 2, T, H, W)
-        probs = logits.softmax(1)
-        masks = probs[:, 2:]                                             # (B, K, T, H, W)
-        foreground = masks.sum(1)                                        # (B, T, H, W)
+        logits = self.pixel_logits(x)                                    # (B, T, H, W, K + 2)
+        probs = logits.softmax(-1)
+        masks = probs[..., 2:]                                           # (B, T, H, W, K)
+        foreground = 1 - probs[..., BACKGROUND] - probs[..., WALL]       # (B, T, H, W)
         tracks = self.trajectories(masks)                                # (B, K, T, 9)
         heads = self.heads(self.shape_features(foreground, masks), tracks)
-        columns = probs[:, WALL].mean((1, 2))                            # (B, W) wall share per column
+        columns = probs[..., WALL].mean((1, 2))                          # (B, W) wall share per column
         profile = torch.stack([columns.max(-1).values - 0.5, columns.mean(-1)], -1)   # (B, 2)
         wall = self.wall_head(WALL_SCALE * profile)[..., 0]              # (B,)
         return CaptionerOutput(wall=wall, pixel_logits=logits, **heads)

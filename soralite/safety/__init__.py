@@ -7,9 +7,13 @@ never the pipeline, training, evaluation or the commands.
 - `policy`: the prompt policy of `data/policy.json`, its normalization, refusals, frame review
 - `detector`: the detection classifier (per clip and per frame) and `detect`
 """
+from soralite.safety.detector import Detector, detect, detect_files
+from soralite.safety.policy import NO_POLICY_NOTE, Policy, PolicyRefusal, Refusal, default_policy, normalize
 from soralite.safety.provenance import (NO_PROVENANCE_NOTE, SOURCE_TYPE, Credentials, Generation,
                                         credentials_dir, default_credentials, local_credentials,
                                         save_signed, sidecar_path, sign, verify)
 
-__all__ = ["NO_PROVENANCE_NOTE", "SOURCE_TYPE", "Credentials", "Generation", "credentials_dir",
-           "default_credentials", "local_credentials", "save_signed", "sidecar_path", "sign", "verify"]
+__all__ = ["Detector", "detect", "detect_files", "NO_POLICY_NOTE", "Policy", "PolicyRefusal",
+           "Refusal", "default_policy", "normalize", "NO_PROVENANCE_NOTE", "SOURCE_TYPE",
+           "Credentials", "Generation", "credentials_dir", "default_credentials",
+           "local_credentials", "save_signed", "sidecar_path", "sign", "verify"]

@@ -37,9 +37,9 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from soralite.checkpoint import load_pretrained, load_state_dict_strict, weights_sha256
 from soralite.config import Config, apply_overrides
-from soralite.language import VOCABULARY
 from soralite.diffusion import diffusion_loss, draw_tasks, make_scheduler, parse_tasks
 from soralite.eval import DEFAULT_LEVELS, evaluate, loss_at_levels
+from soralite.language import VOCABULARY
 from soralite.models import Denoiser, count_parameters, encode_clips, latent_shape, num_tokens
 from soralite.models.dit import DIT_PRESETS
 from soralite.models.text import Tokenizer
@@ -75,14 +75,15 @@ class Grid:
         return tuple(self.steps)
 
 
-# The tiny sweep: per-step times measured on the 2-core CPU (README, "Scaling"); the budgets of
-# each size span 16x to 32x and interleave across sizes; the whole sweep fits in about 100 min.
+# The tiny sweep (README, "Scaling with compute"): budgets span 16x to 32x within a size (32x for
+# the figure's) and 78x in all, overlapping across sizes; from per-step times measured on the
+# 2-core CPU the whole sweep is estimated at about 74 minutes there (at most 90), VAE included.
 GRIDS: dict[str, Grid] = {
     "tiny": Grid(steps={"DiT-XS/2": (100, 200, 400, 800, 1600),
                         "DiT-S/2": (50, 100, 200, 400, 800, 1600),
                         "DiT-B/2": (25, 50, 100, 200, 400)},
                  figure_size="DiT-S/2"),
-    "smoke": Grid(steps={"DiT-XS/2": (1, 4, 32), "DiT-S/2": (1, 4), "DiT-B/2": (1,)},
+    "smoke": Grid(steps={"DiT-XS/2": (1, 4, 32), "DiT-S/2": (1, 4)},
                   figure_size="DiT-XS/2", eval_clips=2, held_out_clips=4),
 }
 
@@ -97,7 +98,8 @@ def grid_for(preset: str, sizes: Sequence[str] | None = None, steps: Sequence[in
         raise ValueError(f"unknown DiT size {bad[0]!r}; allowed: {', '.join(DIT_PRESETS)}")
     if steps is not None and (not steps or any(int(k) < 1 for k in steps)):
         raise ValueError(f"steps must be integers >= 1 (got {list(steps)})")
-    table = {s: tuple(sorted(set(int(k) for k in steps))) if steps else base.steps.get(s, base.steps[base.sizes[-1]])
+    default = base.steps[base.sizes[-1]]                   # a size the preset's grid lacks
+    table = {s: tuple(sorted({int(k) for k in steps})) if steps else base.steps.get(s, default)
              for s in sizes}
     figure = base.figure_size if base.figure_size in sizes else sizes[0]
     return Grid(table, figure, base.eval_clips, base.held_out_clips)
@@ -110,8 +112,8 @@ def run_name(size: str, steps: int) -> str:
 
 def run_config(cfg: Config, size: str, steps: int) -> Config:
     """`cfg` with the DiT of `size` (`DIT_PRESETS`) trained for `steps` steps, warming up over
-    `WARMUP_SHARE` of them, with a checkpoint at most every quarter of the run beyond the
-    preset's interval (saving a checkpoint costs more than a step of the small models)."""
+    `WARMUP_SHARE` of them, checkpointing no more often than every quarter of the run (nor than
+    the preset's interval: saving costs more than a step of the small models)."""
     if size not in DIT_PRESETS:
         raise ValueError(f"unknown DiT size {size!r}; allowed: {', '.join(DIT_PRESETS)}")
     dit = DIT_PRESETS[size]
@@ -200,27 +202,21 @@ def frontier(runs: Sequence[dict], x: str = "flops", y: str = "loss") -> list[di
 
 def _linear_part(b: np.ndarray, x: np.ndarray, loss: np.ndarray):
     """For each exponent `b (K,)`: the best `a' >= 0, c >= 0` of `loss = a' exp(-b x) + c`
-    (least squares, closed form) and its sum of squared errors; `(K,)` each."""
+    (least squares in closed form: a straight line in `exp(-b x)`) and its sum of squared
+    errors; `(K,)` each."""
     f = np.exp(-np.outer(b, x))                                             # (K, n)
     fm, lm = f.mean(1), loss.mean()
     var = ((f - fm[:, None]) ** 2).sum(1)
     a = np.where(var > 0, ((f - fm[:, None]) * (loss - lm)).sum(1) / np.maximum(var, 1e-300), 0.0)
     c = lm - a * fm
-    # where the unconstrained optimum leaves the box, the best is on an edge of it
-    a_c0 = np.maximum((f * loss).sum(1) / (f * f).sum(1), 0.0)              # c = 0
-    sse = lambda a_, c_: ((a_[:, None] * f + c_[:, None] - loss) ** 2).sum(1)
-    candidates = [(a, c), (a_c0, np.zeros_like(a)), (np.zeros_like(a), np.full_like(a, lm))]
-    best_a, best_c, best_sse = None, None, None
-    for ca, cc in candidates:
-        ok = (ca >= 0) & (cc >= 0)
-        s = np.where(ok, sse(ca, cc), np.inf)
-        if best_sse is None:
-            best_a, best_c, best_sse = ca.copy(), cc.copy(), s
-        else:
-            take = s < best_sse
-            best_a, best_c, best_sse = (np.where(take, ca, best_a), np.where(take, cc, best_c),
-                                        np.where(take, s, best_sse))
-    return best_a, best_c, best_sse
+    # where the unconstrained optimum leaves the box, the best is on an edge of it: c = 0, or a' = 0
+    a0 = np.maximum((f * loss).sum(1) / (f * f).sum(1), 0.0)                # (K,) best a' with c = 0
+    options = np.stack([np.stack([a, c]), np.stack([a0, 0 * a0]),
+                        np.stack([0 * a0, np.full_like(a0, lm)])])        # (3, 2, K)
+    errors = ((options[:, 0, :, None] * f + options[:, 1, :, None] - loss) ** 2).sum(-1)   # (3, K)
+    errors = np.where((options >= 0).all(1), errors, np.inf)
+    best = options[errors.argmin(0), :, np.arange(len(b))]                  # (K, 2)
+    return best[:, 0], best[:, 1], errors.min(0)
 
 
 def fit_power_law(compute: Sequence[float], loss: Sequence[float], b_range=B_RANGE) -> dict:
@@ -409,7 +405,7 @@ def run_sweep(cfg: Config, out: str | Path, grid: Grid | None = None, vae_dir: s
         runs.append(result)
         done += 1
     table = {"preset": cfg.name, "settings": settings, "grid": {s: list(v) for s, v in grid.steps.items()},
-             "runs": runs, "runs_trained_now": done,
+             "runs": runs, "runs_measured_now": done,
              "setup_seconds": round(setup_seconds, 1),
              "run_seconds": round(sum(r["train_seconds"] + r["eval_seconds"] for r in runs), 1)}
     table["frontier"] = [{"size": r["size"], "steps": r["steps"]} for r in frontier(runs)]

@@ -87,7 +87,7 @@ def captioner_loss(out, targets: dict[str, torch.Tensor], pixels: torch.Tensor
     parts = {
         "presence": F.binary_cross_entropy_with_logits(out.presence, targets["present"]),
         "wall": F.binary_cross_entropy_with_logits(out.wall, targets["wall"]),
-        "pixels": F.cross_entropy(out.pixel_logits, pixels),
+        "pixels": F.cross_entropy(out.pixel_logits.flatten(0, -2), pixels.flatten()),
     }
     if present.any():
         for name in ("shape", "size", "motion"):
@@ -97,7 +97,7 @@ def captioner_loss(out, targets: dict[str, torch.Tensor], pixels: torch.Tensor
         parts["speed"] = F.mse_loss(out.speed[present] / SPEED_UNIT,
                                     targets["speed"][present] / SPEED_UNIT)
     loss = sum(parts.values())
-    return loss, {k: round(float(v), 5) for k, v in parts.items()}
+    return loss, {k: round(float(v.detach()), 5) for k, v in parts.items()}
 
 
 @torch.no_grad()
@@ -185,9 +185,9 @@ class CaptionerStage:
         for k, v in info["accuracy"].items():
             self.running[k] = v if k not in self.running else SMOOTHING * self.running[k] + (1 - SMOOTHING) * v
         if step % HISTORY_EVERY == 0 or step == self.stop:
-            self.history.append({"step": step, "loss": round(float(info["loss"]), 5),
+            self.history.append({"step": step, "loss": round(info["loss"].item(), 5),
                                  **info["parts"], **{f"acc_{k}": round(v, 4) for k, v in info["accuracy"].items()}})
-        return {"loss": f"{float(info['loss']):.3f}",
+        return {"loss": f"{info['loss'].item():.3f}",
                 **{k[:5]: f"{v:.2f}" for k, v in self.running.items() if k != "presence"}}
 
     def save(self, step: int, stopping: bool) -> None:

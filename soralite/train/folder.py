@@ -50,10 +50,11 @@ def fingerprint(directory: str | Path) -> list:
     return [[p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns] for p in entries]
 
 
-def read_folder(cfg: Config, directory: str | Path | None = None) -> FolderClips:
+def read_folder(cfg: Config, directory: str | Path | None = None, captions: bool = True) -> FolderClips:
     """The clips of `directory` (default `cfg.train.data`) at `cfg.world`'s size, with their
-    captions, each checked against the caption language of `cfg.dit.vocabulary`. Read once per
-    process (until a file changes)."""
+    captions from its `captions.jsonl`, each checked against the caption language of
+    `cfg.dit.vocabulary`; with `captions=False` (the VAE, which needs none) a folder without
+    captions is read too. Read once per process (until a file changes)."""
     root = Path(directory if directory is not None else cfg.train.data)
     w = cfg.world
     key = (str(root.resolve()), w.frames, w.height, w.width, json.dumps(fingerprint(root)))
@@ -61,32 +62,27 @@ def read_folder(cfg: Config, directory: str | Path | None = None) -> FolderClips
         _CACHE.clear()                                  # one folder at a time
         _CACHE[key] = _read(root, cfg)
     data = _CACHE[key]
-    _check_captions(cfg, root, data)
+    if captions:
+        _check_captions(cfg, root, data)
     return data
 
 
 def _read(root: Path, cfg: Config) -> FolderClips:
     w = cfg.world
-    if not (root / CAPTIONS_FILE).is_file():
-        raise FileNotFoundError(f"{root} has no {CAPTIONS_FILE}: caption its clips first "
-                                f"(soralite caption {root}) or give a folder that has one")
     folder = ClipFolder(root, frames=w.frames, height=w.height, width=w.width)
     entries = {}
-    for n, line in enumerate((root / CAPTIONS_FILE).read_text(encoding="utf-8").splitlines(), 1):
+    path = root / CAPTIONS_FILE
+    for line in (path.read_text(encoding="utf-8").splitlines() if path.is_file() else []):
         if line.strip():
-            entry = json.loads(line)
+            entry = json.loads(line)                    # ClipFolder has checked every line
             entries[Path(entry["file"]).as_posix()] = entry
     clips, captions, descriptions, files = [], [], [], []
     for i, path in enumerate(folder.files):
         rel = path.relative_to(root).as_posix()
-        if rel not in entries:
-            raise ValueError(f"{root / rel} has no line in {root / CAPTIONS_FILE}; every clip "
-                             f"needs its caption there (soralite caption {root} --force writes "
-                             f"them all)")
+        entry = entries.get(rel, {})
         clips.append(to_uint8(folder[i]["video"][None])[0])            # (T, H, W, 3)
-        captions.append(str(entries[rel].get("caption", "")))
-        d = entries[rel].get("description")
-        descriptions.append(str(d) if d is not None else None)
+        captions.append(str(entry["caption"]) if "caption" in entry else None)
+        descriptions.append(str(entry["description"]) if entry.get("description") is not None else None)
         files.append(rel)
     return FolderClips(np.stack(clips), captions, descriptions, files)
 
@@ -94,11 +90,18 @@ def _read(root: Path, cfg: Config) -> FolderClips:
 def _check_captions(cfg: Config, root: Path, data: FolderClips) -> None:
     descriptive = cfg.train.captions == "descriptive"
     texts = data.descriptions if descriptive else data.captions
+    if not (root / CAPTIONS_FILE).is_file():
+        raise FileNotFoundError(f"{root} has no {CAPTIONS_FILE}: caption its clips first "
+                                f"(soralite caption {root}) or give a folder that has one")
     for rel, text in zip(data.files, texts):
-        if text is None or not text.strip():
-            what = "a description" if descriptive else "a caption"
-            raise PromptError(f"{root / rel}: {CAPTIONS_FILE} gives it no {what}; every clip needs "
-                              f"one to train on (soralite caption writes both)")
+        if text is None:
+            raise PromptError(f"{root / rel} has no {'description' if descriptive else 'caption'} "
+                              f"in {root / CAPTIONS_FILE}; every clip needs one to train on "
+                              f"(soralite caption {root} --force writes both for every clip)")
+        if not text.strip():
+            raise PromptError(f"{root / rel}: its {'description' if descriptive else 'caption'} in "
+                              f"{CAPTIONS_FILE} is empty (the captioner saw no object in it); "
+                              f"write one, or take the clip out of the folder")
         try:
             parse_caption(text, descriptive=cfg.dit.vocabulary == "descriptive")
         except PromptError as e:
@@ -106,13 +109,15 @@ def _check_captions(cfg: Config, root: Path, data: FolderClips) -> None:
                               f"{CAPTIONS_FILE} is outside the kit's caption language: {e}") from None
 
 
-def clips_for(cfg: Config, n: int, seed: int, start: int = 0, epoch: int = 0, world=None) -> WorldBatch:
+def clips_for(cfg: Config, n: int, seed: int, start: int = 0, epoch: int = 0, world=None,
+              captions: bool = True) -> WorldBatch:
     """`n` clips for a stage: the world's clips `start .. start + n - 1` of `seed` (and `epoch`),
     or, with `train.data`, the folder's clips from `start + seed` on, cycled (a folder has no
-    scene truth; the captions are those the pool trains on)."""
+    scene truth; the captions are those the pool trains on; `captions=False` for a stage that
+    needs none, which then reads a folder without captions too)."""
     if not cfg.train.data:
         return generate(world or cfg.world, n, seed=seed, start=start, epoch=epoch)
-    data = read_folder(cfg)
+    data = read_folder(cfg, captions=captions)
     idx = (start + seed + np.arange(n)) % len(data)
     texts = data.descriptions if cfg.train.captions == "descriptive" else data.captions
     return WorldBatch(data.clips[idx], [texts[i] for i in idx], [])

@@ -64,7 +64,7 @@ def latent_scale(cfg: Config, vae, device=None) -> torch.Tensor:
     if cfg.train.latent_scaling == "global":
         return torch.full((C,), float(vae.config.scaling_factor))
     device = torch.device(device or next(vae.parameters()).device)
-    x = clips_for(cfg, GAIN_CLIPS, seed=stream_seed(cfg.seed, "gain")).videos.to(device)
+    x = clips_for(cfg, GAIN_CLIPS, seed=stream_seed(cfg.seed, "gain"), captions=False).videos.to(device)
     gains = decoder_gains(vae, x).clamp_min(GAIN_FLOOR)                     # (C,)
     z = vae.encode(x).mode().float().cpu() * gains.view(1, -1, 1, 1, 1)     # (B, C, t, h, w)
     return gains / z.std()                                                  # (C,)

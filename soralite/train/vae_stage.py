@@ -70,7 +70,7 @@ def training_clips(cfg: Config, step: int, shard: slice | None = None) -> torch.
     b = cfg.train.vae_batch_size
     lo, hi = (0, b) if shard is None else (shard.start, shard.stop)
     return clips_for(cfg, hi - lo, seed=stream_seed(cfg.seed, "vae_train"), start=step * b + lo,
-                     epoch=stream_epoch("vae_train")).videos      # the world's, or train.data's
+                     epoch=stream_epoch("vae_train"), captions=False).videos   # the world's, or train.data's
 
 
 def warmup_steps(total: int) -> int:
@@ -86,7 +86,7 @@ def measure_scaling_factor(vae: VideoVAE, cfg: Config, n: int = SCALE_CLIPS,
         was_training = vae.training
         vae.eval()
         device = next(vae.parameters()).device
-        x = clips_for(cfg, n, seed=stream_seed(cfg.seed, "vae_scale")).videos   # (n, 3, T, H, W)
+        x = clips_for(cfg, n, seed=stream_seed(cfg.seed, "vae_scale"), captions=False).videos   # (n, 3, T, H, W)
         latents = torch.cat([vae.encode(x[i:i + SCALE_BATCH].to(device)).mode().cpu()
                              for i in range(0, n, SCALE_BATCH)])   # (n, C, t, h, w)
         vae.train(was_training)
@@ -240,7 +240,7 @@ def _train_vae(cfg: Config, out: Path | None, resume: bool, progress: bool,
         elapsed = ckpt.meta.get("seconds", 0.0)
     else:                                          # a fresh run starts from the best linear code
         init = clips_for(cfg, INIT_CLIPS, seed=stream_seed(cfg.seed, "vae_init"),
-                         epoch=stream_epoch("vae_init"))
+                         epoch=stream_epoch("vae_init"), captions=False)
         vae.init_from_data(init.videos.to(device))
 
     stage = VAEStage(cfg, vae, optimizer, noise, out, history, elapsed, device, stop,

@@ -11,6 +11,8 @@ rule sizes every figure (`soralite.viz.frames`): a frame is `FRAME_INCHES` wide,
 - `grids`: captioned grids of clips (`samples.gif`)
 - `training`: the loss and the loss by noise level against the step
 - `scaling`: loss and adherence against training compute, the frontier and the fit; base/4x/32x
+- `sizes`: packed sequences of clips of many sizes and their block-diagonal attention mask
+- `probes`: the world-simulation probes: tracks over time, the permanence timeline, anchors
 - `explorers`: the ipywidgets explorers (attention, noise)
 """
 from soralite.viz.attention import (HEAD_MEAN, HEAT_CMAP, attention_distance, attention_distances,
@@ -26,7 +28,11 @@ from soralite.viz.grids import GRID_SCALE, caption_band, captioned_grid
 from soralite.viz.noise import (NOISE_SCHEDULES, SCHEDULE_STEPS, noisy_clip, plot_latent_channels,
                                 plot_noise_schedules, plot_noisy_clip, plot_samples,
                                 schedule_alpha_sigma, steps_animation, trajectory_clips)
+from soralite.viz.probes import (HISTOGRAM_SIZE, TRACKS_SIZE, plot_against_anchors,
+                                 plot_measure_histogram, plot_permanence_timeline,
+                                 plot_tracks_over_time)
 from soralite.viz.scaling import SCALING_SIZE, compute_figure, plot_scaling
+from soralite.viz.sizes import PACK_MASK_INCHES, PACK_PLAN_WIDTH, plot_pack_mask, plot_pack_plan
 from soralite.viz.training import HISTORY_SIZE, plot_history
 from soralite.viz.truth import (TRUTH_RGB, TRUTH_SCALE, draw_scene_truth, draw_tracks, labels_rgb,
                                 plot_palette, plot_scene_truth, track_summary, truth_box)
@@ -44,3 +50,6 @@ __all__ = ["HEAD_MEAN", "HEAT_CMAP", "attention_distance", "attention_distances"
            "truth_box", "HISTORY_SIZE", "plot_history"]
 __all__ += ["OUTLINE_RGB", "latent_to_frames", "outline_frames", "task_strip"]
 __all__ += ["SCALING_SIZE", "compute_figure", "plot_scaling"]
+__all__ += ["PACK_MASK_INCHES", "PACK_PLAN_WIDTH", "plot_pack_mask", "plot_pack_plan"]
+__all__ += ["HISTOGRAM_SIZE", "TRACKS_SIZE", "plot_against_anchors", "plot_measure_histogram",
+            "plot_permanence_timeline", "plot_tracks_over_time"]
