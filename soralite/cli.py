@@ -23,6 +23,8 @@ from soralite.config import (DATA_DIR, PRESETS, Config, apply_overrides, caption
                              default_preset, get_config, runs_dir)
 from soralite.eval import evaluate_vae
 from soralite.eval.detection import PERTURBATIONS, evaluate_detector
+from soralite.eval.sizes import EXTRAPOLATE as SIZES_EXTRAPOLATE
+from soralite.eval.sizes import measure_sizes
 from soralite.eval.tasks import MEASURES as TASK_MEASURES
 from soralite.eval.tasks import evaluate_tasks
 from soralite.eval.captioning import caption_folder, evaluate_captioner, evaluate_written
@@ -330,6 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"only these measures: {', '.join(TASK_MEASURES)} (repeat for more)")
     _quiet_arg(p)
     p.set_defaults(func=_eval_tasks)
+
+    p = sub.add_parser("eval-sizes", help="adherence and framing at every size a pipeline makes, as JSON",
+                       description="Sample fresh world prompts at every size the pipeline in --ckpt "
+                                   "trained on (train.sizes, else its world's) and at sizes it never "
+                                   "saw; print adherence (images: colour and shape), the share of "
+                                   "first frames that cut their subject, and that share on the "
+                                   "world's own clips, each with a 95%% interval (notebook 10).")
+    p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
+    p.add_argument("--n", type=_int_at_least(1), default=48, help="clips per size (default 48)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--size", action="append", metavar="FxHxW", type=_size_arg,
+                   help="only these sizes, e.g. 16x32x48 or 1x32x32 (repeat for more)")
+    p.add_argument("--no-extrapolate", action="store_true",
+                   help="leave out the sizes no preset trains on")
+    p.set_defaults(func=_eval_sizes)
 
     p = sub.add_parser("caption", help="caption a folder of clips with the learned captioner",
                        description="Read every clip of DIR (.npy, .gif, .mp4, .png, recursively) "
@@ -735,6 +752,25 @@ def _eval_tasks(args: argparse.Namespace) -> int:
     pipe = Pipeline.from_pretrained(args.ckpt)
     log = (lambda *_: None) if args.quiet else _note
     report = evaluate_tasks(pipe, args.only, n=args.n, seed=args.seed, log=log)
+    print(json.dumps(_finite(report), indent=2))
+    return 0
+
+
+def _size_arg(text: str) -> tuple[int, int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(s.isdigit() and int(s) > 0 for s in parts):
+        raise argparse.ArgumentTypeError(f"a size is FRAMESxHEIGHTxWIDTH, e.g. 16x32x48 (got {text!r})")
+    return tuple(int(s) for s in parts)
+
+
+def _eval_sizes(args: argparse.Namespace) -> int:
+    pipe = Pipeline.from_pretrained(args.ckpt)
+    if args.size:
+        for size in args.size:
+            pipe.size(*size)                                         # every size checked first
+    extrapolate = () if args.no_extrapolate else SIZES_EXTRAPOLATE
+    report = measure_sizes(pipe, args.size, n=args.n, seed=args.seed, extrapolate=extrapolate)
+    report = {"ckpt": str(args.ckpt), "n": args.n, "seed": args.seed, **report}
     print(json.dumps(_finite(report), indent=2))
     return 0
 

@@ -5,9 +5,12 @@ A clip adheres as `soralite.world.score_clips` says; an image (one frame) cannot
 for images the figure is colour, shape and no extra object. *Framing*: the world always starts
 an object wholly inside the frame, so a first frame whose object touches the frame's edge (or is
 missing) shows its subject cut, the failure the report attributes to training on square crops.
+The world may place an object flush against the edge, so the measure also has a floor: its share
+on the world's own first frames at the same size (`world_floor`), which a model can only match.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -53,9 +56,19 @@ def cut_by_the_edge(clip: np.ndarray, prompt: str) -> bool:
     return False
 
 
-def measure_size(pipe: Pipeline, size: tuple[int, int, int], n: int = 48, seed: int = 0) -> dict:
-    """Adherence (images: colour and shape) and framing of `n` samples of `size` on fresh prompts."""
+def framing_floor(world, size: tuple[int, int, int], n: int = 48, seed: int = 0) -> dict:
+    """The share of the world's own clips of `size` whose first frame `cut_by_the_edge` flags."""
     frames, height, width = size
+    sized = dataclasses.replace(world, frames=frames, height=height, width=width)
+    batch = generate(sized, n, seed=stream_seed(seed, "eval") + 13)
+    return _share([cut_by_the_edge(c, p) for c, p in zip(batch.clips, batch.captions)])
+
+
+def measure_size(pipe: Pipeline, size: tuple[int, int, int], n: int = 48, seed: int = 0) -> dict:
+    """Adherence (images: colour and shape) and framing of `n` samples of `size` on fresh prompts,
+    beside the framing measure's floor on the world's own clips of that size."""
+    frames, height, width = size
+    pipe.size(frames, height, width)                            # a size it cannot make: named
     prompts = generate(pipe.config.world, n, seed=stream_seed(seed, "eval") + 11).captions
     with warnings.catch_warnings(), pipe.policy_suspended():   # the world's own prompts, measured
         warnings.simplefilter("ignore", HeldOutWarning)
@@ -65,7 +78,8 @@ def measure_size(pipe: Pipeline, size: tuple[int, int, int], n: int = 48, seed: 
     else:
         adheres = [r["adheres"] for r in score_clips(clips, prompts)["per_clip"]]
     return {"size": "x".join(map(str, size)), "adherence": _share(adheres),
-            "cut_in_first_frame": _share([cut_by_the_edge(c, p) for c, p in zip(clips, prompts)])}
+            "cut_in_first_frame": _share([cut_by_the_edge(c, p) for c, p in zip(clips, prompts)]),
+            "world_floor": framing_floor(pipe.config.world, size, n, seed)}
 
 
 def measure_sizes(pipe: Pipeline, sizes=None, n: int = 48, seed: int = 0,
@@ -87,4 +101,4 @@ def _trained(pipe: Pipeline) -> list[str]:
     return [f"{w.frames}x{w.height}x{w.width}"]
 
 
-__all__ = ["image_adheres", "cut_by_the_edge", "measure_size", "measure_sizes", "EXTRAPOLATE"]
+__all__ = ["image_adheres", "cut_by_the_edge", "framing_floor", "measure_size", "measure_sizes", "EXTRAPOLATE"]
