@@ -8,17 +8,22 @@ clip, so slot k means "the object of colour k", and the set of answers is canoni
 of predictions to objects is needed, unlike DETR's). The network is built as the tracker works,
 but learned:
 
-1. `pixel_logits`: a per-pixel MLP (1x1x1 convolutions) labels every pixel background, wall, or
-   one of the K colours; its softmax gives every slot a soft mask `(B, K, T, H, W)`;
-2. `trajectories`: each slot's mask gives, per frame, its area and its centroid (a soft-argmax,
-   as in spatial-softmax keypoints, Levine et al. 2016), hence a track and its velocities;
-3. `shape_features`: a small CNN over the foreground (any colour) of every `frame_stride`-th frame
-   describes local geometry; each slot pools it under its own mask, over space and time. The CNN
-   never sees the colour, so a shape is read the same way whatever its colour (the held-out
-   colour-shape pairs included);
-4. `heads`: one MLP, shared by every slot, reads a slot's pooled features and its track and
-   writes presence, shape, size, motion (logits), start `(x, y)` (shares of W and H) and speed
-   (units of min(H, W) per frame); a wall head reads the wall label's column profile.
+1. `pixel_logits`: a linear per-pixel classifier labels every pixel background, wall, or one of
+   the K colours (started as the nearest-mean classifier of labelled pixels, `init_from_data`);
+   its softmax gives every slot a soft mask `(B, T, H, W, K)`;
+2. `trajectories`: each slot's mask gives, per frame, its area, its centroid (a soft-argmax, as
+   in spatial-softmax keypoints, Levine et al. 2016), the velocity, and its shape moments (the
+   spreads, the cross kurtosis that tells a square from a disc, the vertical skewness that tells a
+   triangle): a track of 9 numbers a frame, from the mask's row and column sums;
+3. `shape_features` (optional, `channels > 0`): a small CNN over the foreground (any colour) of
+   every `frame_stride`-th frame, pooled under each slot's mask; the moments alone are the default,
+   which trains several times faster on a CPU;
+4. `heads`: one MLP, shared by every slot, reads a slot's track (and pooled features) and writes
+   presence, shape, size, motion (logits), start `(x, y)` (shares of W and H, as a correction to
+   the first frame's centroid; the last layer starts at zero) and speed (units of min(H, W) per
+   frame); a wall head reads the wall class's column profile. Shared heads and colour-blind
+   features read a shape the same way whatever its colour, the held-out colour-shape pairs
+   included.
 
 It knows neither the world nor training: the names of the classes are given to it (by default the
 fixed vocabulary of `soralite.config`), and `predict` returns plain attribute dicts that
