@@ -20,12 +20,14 @@ WORLD_STREAMS: dict[str, tuple[int, int]] = {
     "gain": (3_000_017, 0),           # the clips the decoder gains (per-channel latent scale) are measured on
     "vae_eval": (4_000_037, 0),       # held-out clips the VAE is evaluated on (PSNR, tracker)
     "tasks": (5_000_011, 0),          # clips the conditioning tasks are measured on (eval.tasks)
-    "captioner_train": (6_000_011, 0),  # the captioner's training batches: step k sees clips k*B .. (k+1)*B - 1
-    "captioner_init": (6_000_011, 1), # the clips whose pixels set a fresh captioner's colour classifier
+    "captioner_train": (6_300_011, 0),  # the captioner's training batches: step k sees clips k*B .. (k+1)*B - 1
+    "captioner_init": (6_300_011, 1), # the clips whose pixels set a fresh captioner's colour classifier
     "captioner_eval": (7_000_003, 0), # held-out clips the captioner is measured on (eval.captioning)
     "captions_eval": (9_000_013, 0),  # the scenes whose captions prompt the recaptioning table (eval.descriptive)
+    "sizes": (5_500_007, 0),          # prompts and noise the native-sizes measures sample (eval.sizes)
+    "sizes_floor": (5_500_007, 1),    # the world's own clips of each size, the framing floor (eval.sizes)
     "probes": (6_000_023, 0),         # clips the world-simulation probes start from (studies.probes)
-    "detector_train": (7_000_027, 0), # captions, world clips and sampling noise the detector trains on
+    "detector_train": (7_400_027, 0), # captions, world clips and sampling noise the detector trains on
     "detector_eval": (8_000_009, 0),  # held-out captions and clips the detector is measured on (AUC)
 }
 

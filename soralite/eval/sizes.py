@@ -18,7 +18,7 @@ import numpy as np
 from soralite.eval.adherence import wilson_interval
 from soralite.language import HeldOutWarning, parse_prompt
 from soralite.pipeline import Pipeline
-from soralite.seeds import stream_seed
+from soralite.seeds import stream_epoch, stream_seed
 from soralite.world import generate, score_clips, track_clip
 
 EXTRAPOLATE = ((16, 32, 64), (16, 64, 64))   # sizes no preset trains on, measured as extrapolation
@@ -60,7 +60,7 @@ def framing_floor(world, size: tuple[int, int, int], n: int = 48, seed: int = 0)
     """The share of the world's own clips of `size` whose first frame `cut_by_the_edge` flags."""
     frames, height, width = size
     sized = dataclasses.replace(world, frames=frames, height=height, width=width)
-    batch = generate(sized, n, seed=stream_seed(seed, "eval") + 13)
+    batch = generate(sized, n, seed=stream_seed(seed, "sizes_floor"), epoch=stream_epoch("sizes_floor"))
     return _share([cut_by_the_edge(c, p) for c, p in zip(batch.clips, batch.captions)])
 
 
@@ -69,7 +69,7 @@ def measure_size(pipe: Pipeline, size: tuple[int, int, int], n: int = 48, seed: 
     beside the framing measure's floor on the world's own clips of that size."""
     frames, height, width = size
     pipe.size(frames, height, width)                            # a size it cannot make: named
-    prompts = generate(pipe.config.world, n, seed=stream_seed(seed, "eval") + 11).captions
+    prompts = generate(pipe.config.world, n, seed=stream_seed(seed, "sizes")).captions
     with warnings.catch_warnings(), pipe.policy_suspended():   # the world's own prompts, measured
         warnings.simplefilter("ignore", HeldOutWarning)
         clips = pipe.generate(prompts, seed=seed, frames=frames, height=height, width=width)

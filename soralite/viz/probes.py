@@ -86,8 +86,7 @@ def plot_measure_histogram(values: dict[str, Sequence[float]], xlabel: str, titl
     hi_data = float(allv.max()) if len(allv) else 1.0
     near = [r for r in refs if r <= 4 * max(hi_data, 1e-9)]           # references shown in place
     hi = max([hi_data, *near])
-    lo = min(lo, 0.0) if lo >= 0 else lo
-    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    edges = np.linspace(lo, hi if hi > lo else lo + max(abs(lo), 1e-9), bins + 1)
     for k, (name, v) in enumerate(clean.items()):
         if len(v):
             ax.hist(np.clip(v, edges[0], edges[-1]), bins=edges, alpha=0.55, color=f"C{k}",
@@ -102,8 +101,9 @@ def plot_measure_histogram(values: dict[str, Sequence[float]], xlabel: str, titl
         if x <= edges[-1] * 1.25:
             ax.axvline(x, color=f"C{k + 4}", lw=1.2, ls="--", label=f"{text} ({x:g})")
         else:
-            ax.annotate(f"{text} = {x:g} →", xy=(1.0, 0.92 - 0.08 * k), xycoords="axes fraction",
-                        ha="right", fontsize=TEXT_SIZE - 1, color=f"C{k + 4}")
+            ax.annotate(f"{text} = {x:g} →", xy=(0.98, 0.5 - 0.08 * k), xycoords="axes fraction",
+                        ha="right", fontsize=TEXT_SIZE - 1, color=f"C{k + 4}",
+                        bbox={"fc": "white", "ec": "none", "alpha": 0.8})
     ax.set(xlabel=xlabel, ylabel="clips")
     ax.tick_params(labelsize=TEXT_SIZE)
     ax.legend(fontsize=TEXT_SIZE - 2, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
