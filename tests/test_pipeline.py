@@ -113,6 +113,19 @@ def test_sample_command_writes_and_then_skips(run_dir, tmp_path, capsys):
     assert "unknown word 'cat'" in capsys.readouterr().err
 
 
+def test_eval_command_scores_fresh_prompts_and_another_seed_gives_others(run_dir, capsys):
+    base = ["eval", "--ckpt", str(run_dir), "--n", "3", "--held-out", "2", "--quiet"]
+    assert main([*base, "--seed", "5"]) == 0
+    a = json.loads(capsys.readouterr().out)
+    assert (a["n"], a["n_held_out"], a["seed"]) == (3, 2, 5)
+    lo, hi = a["adherence_in_distribution_ci"]
+    assert lo <= a["adherence_in_distribution"] <= hi
+    assert main([*base, "--seed", "5"]) == 0
+    assert json.loads(capsys.readouterr().out)["in_distribution"] == a["in_distribution"]  # seeded
+    assert eval_prompts(get_config("smoke").world, 20, 0, 5) != eval_prompts(get_config("smoke").world, 20, 0, 6)
+    assert main(["eval", "--ckpt", str(run_dir), "--n", "-1"]) == 2
+
+
 def test_eval_prompts_keep_held_out_pairs_apart():
     cfg = get_config("tiny")
     ind, held = eval_prompts(cfg.world, 50, 9, seed=0)
