@@ -78,6 +78,22 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> list[float] | No
     return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
+def counted_share(flags) -> dict:
+    """True `flags` as a share with its count and 95% Wilson interval: `{"share", "k", "n", "ci95"}`.
+    Notebooks 07 and 08 print every adherence so, e.g. of `[r["adheres"] for r in scores["per_clip"]]`."""
+    flags = [bool(f) for f in flags]
+    k, n = sum(flags), len(flags)
+    return {"share": k / n if n else None, "k": k, "n": n, "ci95": wilson_interval(k, n)}
+
+
+def format_share(share: dict) -> str:
+    """A `counted_share` as text: `"41% (13 of 32; 95% interval 26% to 58%)"`."""
+    if not share["n"]:
+        return "no clips (0 of 0)"
+    lo, hi = share["ci95"]
+    return f"{share['share']:.0%} ({share['k']} of {share['n']}; 95% interval {lo:.0%} to {hi:.0%})"
+
+
 def tracker_floor(world, prompts: list[str], seed: int) -> float | None:
     """The tracker's adherence on clips the world renders for `prompts` (its floor at this size)."""
     if not prompts:
@@ -92,4 +108,4 @@ def _failures(per_clip: list[dict]) -> dict:
     return {k: sum(1 for r in bad if r[k] is False) for k in ("colour", "shape", "motion", "no_extra")}
 
 
-__all__ = ["evaluate", "wilson_interval", "tracker_floor", "SUMMARY_KEYS"]
+__all__ = ["evaluate", "wilson_interval", "counted_share", "format_share", "tracker_floor", "SUMMARY_KEYS"]
