@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUNS = $(shell $(BIN)/python -c 'from soralite.config import runs_dir; print(runs_dir())' 2>/dev/null || echo runs)
 
-.PHONY: setup test quickstart world-demo clean
+.PHONY: setup test quickstart world-demo course clean
 
 # A virtual environment with PyTorch for the CPU (pinned so pip does not pull CUDA wheels),
 # then the kit itself, editable, with its test tools.
@@ -26,6 +26,11 @@ world-demo:
 
 quickstart:
 	$(BIN)/soralite quickstart --preset tiny   # into $(RUNS)/tiny, where the notebooks look
+
+# The course as HTML pages with their pictures, and an index: every chapter and its solutions
+# executed at tiny (run `make quickstart` first), into $(RUNS)/course, not into the repository.
+course:
+	$(BIN)/python scripts/build_course.py --preset tiny
 
 clean:
 	rm -rf runs .pytest_cache

@@ -1,12 +1,15 @@
-"""Check the attention explorer in a real browser: JupyterLab on localhost, headless Chromium.
+"""Check an explorer in a real browser: JupyterLab on localhost, headless Chromium.
 
-    python scripts/browser_check.py --out runs/browser-check [--checkpoint DIR] [--timeout 240]
+    python scripts/browser_check.py --out DIR [--explorer attention|noise|clips] [--checkpoint DIR] [--timeout 240]
 
-What it does: writes a small notebook into a temporary folder (a denoiser and VAE, fresh and moved
-off their zero init, or a trained pipeline with --checkpoint; then `attention_explorer` on a
-prompt), serves that folder with JupyterLab (token-less, localhost only, a free port, no
+What it does: writes a small notebook into a temporary folder with one explorer: `attention`
+(notebook 08: a denoiser and VAE, fresh and moved off their zero init, or a trained pipeline with
+--checkpoint; then `attention_explorer` on a prompt; its "query x" slider is moved), `noise`
+(notebook 04: `noise_explorer` over a rendered clip; "noise level u"), or `clips` (the slider over
+clips made beforehand of notebooks 09, 10 and 14: `clips_explorer` over three rendered clips;
+"strength"). It serves that folder with JupyterLab (token-less, localhost only, a free port, no
 browser), opens the notebook in headless Chromium driven by Playwright, runs all cells, waits
-for the explorer's picture, screenshots it, moves the "query x" slider with the keyboard,
+for the explorer's picture, screenshots it, moves the explorer's slider with the keyboard,
 waits for the picture to be redrawn and screenshots it again. It passes when the picture
 changed (image bytes and pixels of the output area). The server is stopped at the end.
 
@@ -38,7 +41,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 NOTEBOOK = "explorer_check.ipynb"
 PROMPT = "a red circle moving left"
-SLIDER = "query x"                 # the control the check moves
 VIEWPORT = {"width": 1280, "height": 1400}
 MIN_CHANGED_SHARE = 0.002          # share of the output area's pixels that must change
 SERVER_START_S = 60                # seconds for JupyterLab to answer
@@ -69,16 +71,39 @@ pipe = Pipeline.from_pretrained({path!r})'''
 EXPLORER = '''explorer = attention_explorer(pipe, {prompt!r}, source="render", seed=3)
 explorer'''
 
+SETUP_CLIP = '''from soralite.config import get_config
+from soralite.viz.explorers import clips_explorer, noise_explorer
+from soralite.world import render_prompt
 
-def write_notebook(folder: Path, checkpoint: Path | None) -> Path:
+world = get_config("smoke", world__frames=8, world__height=32, world__width=32).world
+clip, _ = render_prompt({prompt!r}, world, seed=3)'''
+
+NOISE = '''explorer = noise_explorer(clip, seed=2)
+explorer'''
+
+CLIPS = '''explorer = clips_explorer({{"0.2": clip, "0.5": clip[::-1].copy(), "0.8": 255 - clip}},
+                          description="strength")
+explorer'''
+
+# explorer -> (its chapter, the set-up without and with --checkpoint, the explorer cell, the slider moved)
+EXPLORERS = {
+    "attention": ("notebook 08", SETUP_FRESH, SETUP_CHECKPOINT, EXPLORER, "query x"),
+    "noise": ("notebook 04", SETUP_CLIP, SETUP_CLIP, NOISE, "noise level u"),
+    "clips": ("notebooks 09, 10, 14", SETUP_CLIP, SETUP_CLIP, CLIPS, "strength"),
+}
+
+
+def write_notebook(folder: Path, checkpoint: Path | None, explorer: str = "attention") -> Path:
     """The notebook that the browser opens: set-up, then the explorer as the last cell's value."""
     import nbformat
 
-    setup = SETUP_CHECKPOINT.format(path=str(checkpoint)) if checkpoint else SETUP_FRESH
+    chapter, fresh, from_checkpoint, cell, _ = EXPLORERS[explorer]
+    setup = from_checkpoint.format(path=str(checkpoint), prompt=PROMPT) if checkpoint else \
+        fresh.format(prompt=PROMPT)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Attention explorer: browser check"),
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# The {explorer} explorer ({chapter}): browser check"),
                 nbformat.v4.new_code_cell(setup),
-                nbformat.v4.new_code_cell(EXPLORER.format(prompt=PROMPT))]
+                nbformat.v4.new_code_cell(cell.format(prompt=PROMPT))]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = folder / NOTEBOOK
     nbformat.write(nb, path)
@@ -164,7 +189,7 @@ def accept_dialogs(page, wait_ms: int = DIALOG_WAIT_MS) -> None:
         page.wait_for_timeout(200)
 
 
-def drive_browser(url: str, out: Path, timeout: float, times: dict) -> dict:
+def drive_browser(url: str, out: Path, timeout: float, times: dict, slider_name: str) -> dict:
     """Open the notebook, run it, move the slider; the screenshots go to `out`."""
     from playwright.sync_api import sync_playwright
 
@@ -197,11 +222,14 @@ def drive_browser(url: str, out: Path, timeout: float, times: dict) -> dict:
             explorer.screenshot(path=str(out / "explorer_before.png"))
 
             t = time.perf_counter()
-            slider = explorer.locator(".widget-slider", has_text=SLIDER).first
+            slider = explorer.locator(".widget-slider", has_text=slider_name).first
             readout = slider.locator(".widget-readout").first
             value_before = readout.inner_text().strip()
             slider.locator(".noUi-handle").first.focus()
-            page.keyboard.press("ArrowLeft" if value_before != "0" else "ArrowRight")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(500)
+            if readout.inner_text().strip() == value_before:          # at the end: the other way
+                page.keyboard.press("ArrowLeft")
             end = time.monotonic() + REDRAW_S
             while time.monotonic() < end:
                 img = explorer.locator(".widget-output img").first
@@ -210,13 +238,13 @@ def drive_browser(url: str, out: Path, timeout: float, times: dict) -> dict:
                 time.sleep(POLL_S)
             else:
                 raise RuntimeError(f"the picture did not change within {REDRAW_S} s of moving "
-                                   f"the {SLIDER!r} slider (readout {readout.inner_text()!r})")
+                                   f"the {slider_name!r} slider (readout {readout.inner_text()!r})")
             page.wait_for_timeout(300)                     # let the new image settle on screen
             times["slider_to_redraw"] = time.perf_counter() - t
             value_after = readout.inner_text().strip()
             output.screenshot(path=str(out / "after.png"))
             explorer.screenshot(path=str(out / "explorer_after.png"))
-            return {"slider": SLIDER, "value_before": value_before, "value_after": value_after}
+            return {"slider": slider_name, "value_before": value_before, "value_after": value_after}
         finally:
             page.screenshot(path=str(out / "page.png"), full_page=True)
             browser.close()
@@ -227,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/browser-check"),
                         help="folder for the screenshots and result.json")
+    parser.add_argument("--explorer", choices=sorted(EXPLORERS), default="attention",
+                        help="which explorer to open (default attention)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a pipeline directory (from quickstart) instead of a fresh model")
     parser.add_argument("--timeout", type=float, default=240.0,
@@ -253,13 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     proc = None
     try:
-        write_notebook(root, args.checkpoint.resolve() if args.checkpoint else None)
+        write_notebook(root, args.checkpoint.resolve() if args.checkpoint else None, args.explorer)
+        result["explorer"] = args.explorer
         port = free_port()
         t = time.perf_counter()
         proc = start_lab(root, state, port)
         wait_for_server(port, proc, SERVER_START_S)
         times["server_start"] = time.perf_counter() - t
-        result.update(drive_browser(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}", out, args.timeout, times))
+        result.update(drive_browser(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}", out, args.timeout, times,
+                                    EXPLORERS[args.explorer][4]))
         share = changed_share(out / "before.png", out / "after.png")
         same_bytes = (out / "before.png").read_bytes() == (out / "after.png").read_bytes()
         result.update(changed_pixel_share=round(share, 4), bytes_differ=not same_bytes,

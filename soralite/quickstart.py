@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from soralite.checkpoint import CheckpointError, CheckpointNotFoundError
-from soralite.config import Config, runs_dir
+from soralite.config import Config, get_config, runs_dir
 from soralite.eval import evaluate
 from soralite.language import HeldOutWarning
 from soralite.models import Denoiser
@@ -110,6 +110,23 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
     return report
 
 
+# Minutes a whole quickstart took on the 2-core CPU (no GPU), measured with `time soralite
+# quickstart --preset P` (README, "Text to video"); a notebook that is about to train says so first.
+MEASURED_MINUTES = {"smoke": "under 1", "tiny": "about 15 (idle) to 25 (a loaded machine)"}
+
+
+def training_notice(cfg: Config, run: Path) -> str:
+    """What a quickstart of `cfg` into `run` will train, how long it takes, where it writes."""
+    preset = get_config(cfg.name) if cfg.name in MEASURED_MINUTES else None
+    minutes = MEASURED_MINUTES.get(cfg.name, "not measured for this preset")
+    if preset is not None and preset.to_json() != cfg.to_json():
+        minutes += " for the preset; these settings differ from it, so the time may too"
+    return (f"[quickstart] training the {cfg.name} pipeline into {run}: a VAE ({cfg.train.vae_steps} steps) "
+            f"unless the folder has one, then the denoiser ({cfg.train.steps} steps at batch "
+            f"{cfg.train.batch_size}), samples and an evaluation; on a 2-core CPU: {minutes} min. "
+            f"Interrupt to stop; the same call resumes.")
+
+
 def load_or_quickstart(cfg: Config, run: str | os.PathLike | None = None, device=None,
                        progress: bool = True, log=print) -> Pipeline:
     """The pipeline of `cfg` trained to its last step: loaded from `run` (default
@@ -125,6 +142,7 @@ def load_or_quickstart(cfg: Config, run: str | os.PathLike | None = None, device
         run = run.with_name(f"{run.name}-{hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]}")
         pipe = _finished_run(run, cfg, device)
     if pipe is None:                                  # nothing there yet, or unfinished: train there
+        log(training_notice(cfg, run))
         quickstart(cfg, run, progress=progress, log=log)
         pipe = Pipeline.from_pretrained(run, device=device)
     pipe.run = run
@@ -147,4 +165,4 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-__all__ = ["quickstart", "load_or_quickstart"]
+__all__ = ["quickstart", "load_or_quickstart", "training_notice", "MEASURED_MINUTES"]

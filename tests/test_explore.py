@@ -8,7 +8,7 @@ from soralite import viz
 from soralite.config import get_config
 from soralite.models import Denoiser, VideoVAE
 from soralite.studies.attention import CROSS, PromptAttention, capture_prompt_attention
-from soralite.viz.explorers import Explorer, attention_explorer, noise_explorer
+from soralite.viz.explorers import Explorer, attention_explorer, clips_explorer, noise_explorer
 from soralite.pipeline import Pipeline
 from soralite.world import render_prompt
 
@@ -162,6 +162,19 @@ def test_noise_explorer_redraws_the_noisy_clip():
     assert noise_explorer(tensor_clip).drawn.shape == clip.shape
     with pytest.raises(ValueError, match="unknown schedules"):
         noise_explorer(clip, schedules=("linear", "edm"))
+
+
+def test_clips_explorer_shows_the_clip_of_each_label():
+    a, _ = render_prompt(PROMPT, small_cfg().world)
+    b = a[::-1].copy()
+    w = clips_explorer({"0.2": a, "0.8": b}, description="strength")
+    assert list(w.controls) == ["choice"] and w.children[0].options == ("0.2", "0.8")
+    np.testing.assert_array_equal(w.drawn, a)
+    w.children[0].value = "0.8"
+    np.testing.assert_array_equal(w.drawn, b)
+    assert w.draws == 2 and w.png.startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="at least one clip"):
+        clips_explorer({})
 
 
 # ---------------------------------------------------------------------------------------------

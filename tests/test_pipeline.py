@@ -159,7 +159,18 @@ def test_load_or_quickstart_loads_a_finished_run_and_trains_beside_another_confi
     assert pipe.run != run_dir and pipe.run.parent == run_dir.parent
     assert pipe.run.name.startswith(run_dir.name + "-") and calls[-1] == pipe.run
     assert any("another config" in m for m in messages)
+    notice = next(m for m in messages if m.startswith("[quickstart] training"))   # said before it trains
+    assert str(pipe.run) in notice and f"({other.train.steps} steps" in notice and "under 1 min" in notice
+    assert messages.index(notice) < next(i for i, m in enumerate(messages) if "VAE ready" in m)
     assert Pipeline.from_pretrained(run_dir).config.world.colours == cfg.world.colours
+
+
+def test_the_training_notice_says_when_settings_differ_from_the_preset(tmp_path):
+    tiny = quickstart_module.training_notice(get_config("tiny"), tmp_path / "tiny")
+    assert "about 15" in tiny and "differ" not in tiny and str(tmp_path / "tiny") in tiny
+    changed = quickstart_module.training_notice(get_config("tiny", overrides={"train.steps": 10}), tmp_path)
+    assert "(10 steps" in changed and "differ" in changed
+    assert "not measured" in quickstart_module.training_notice(get_config("workshop"), tmp_path)
 
 
 def test_grid_prompts_are_all_different_and_cover_the_world():

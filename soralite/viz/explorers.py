@@ -1,4 +1,4 @@
-"""Explorers: sliders and menus over the pictures of `soralite.viz` (notebooks 04 and 08).
+"""Explorers: sliders and menus over the pictures of `soralite.viz` (notebooks 04, 08, 09, 10, 14).
 
 Each explorer is an `ipywidgets.interactive` over a pure view of `soralite.viz`: its `.children`
 are the controls (then the output area), its `.out` shows the picture. The expensive part runs
@@ -22,7 +22,7 @@ from soralite.studies.attention import (CROSS, DEFAULT_NOISE_LEVEL, HEAD_MEAN, P
                                         attention_to_keys, capture_prompt_attention, word_heatmaps)
 from soralite.video import to_uint8
 from soralite.viz.attention import plot_attention, plot_word_attention
-from soralite.viz.frames import _as_clip
+from soralite.viz.frames import _as_clip, frame_strip
 from soralite.viz.noise import NOISE_SCHEDULES, noisy_clip, plot_noisy_clip
 
 FUNCTION_WORDS = ("a", "and", ",")   # words that name nothing; the word menu starts after them
@@ -138,4 +138,22 @@ def noise_explorer(clip, schedules=NOISE_SCHEDULES, seed: int = 0, frames=None,
                     schedule=widgets.Dropdown(options=schedules, value=schedules[0], description="schedule"))
 
 
-__all__ = ["Explorer", "attention_explorer", "noise_explorer", "figure_png"]
+def clips_explorer(clips: dict, description: str = "clip", frames=None, title=None) -> Explorer:
+    """A slider over clips made beforehand (notebooks 09, 10, 14): `clips` maps a label (an edit
+    strength, a size, a training budget) to a uint8 clip `(T, H, W, 3)`; moving the slider draws
+    that clip's frames (`viz.frame_strip`). `.drawn` is the clip shown."""
+    if not clips:
+        raise ValueError("clips_explorer needs at least one clip")
+    labels = list(clips)
+    shown = {label: _as_clip(clip) for label, clip in clips.items()}
+
+    def view(choice):
+        head = f"{title}: {description} {choice}" if title else f"{description} {choice}"
+        return frame_strip(shown[choice], frames, title=head), shown[choice]
+
+    return Explorer(view, choice=widgets.SelectionSlider(options=labels, value=labels[0],
+                                                         description=description,
+                                                         style={"description_width": "initial"}))
+
+
+__all__ = ["Explorer", "attention_explorer", "noise_explorer", "clips_explorer", "figure_png"]
