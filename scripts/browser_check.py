@@ -25,6 +25,7 @@ kernel is the Python that runs this script, so it needs soralite, ipywidgets and
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -264,9 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
 
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         print("browser_check: the Python package 'playwright' is missing (pip install playwright)")
         return 2
     if not Path(CHROMIUM).exists():

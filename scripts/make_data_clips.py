@@ -5,7 +5,6 @@ default, with captions.jsonl), which notebook 01 reads with `soralite.video.Clip
 """
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 

@@ -1,8 +1,6 @@
-import dataclasses
-
 import pytest
 
-from soralite.config import PRESETS, Config, get_config, default_preset
+from soralite.config import Config, get_config, default_preset
 
 
 def test_presets_exist_and_validate():

@@ -5,7 +5,6 @@ error that names the setting and what is allowed."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap

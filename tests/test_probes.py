@@ -13,7 +13,7 @@ from soralite.cli import main
 from soralite.config import get_config
 from soralite.quickstart import quickstart
 from soralite.studies.probes import PROBES, morphs, run_probe
-from soralite.world import render, render_prompt
+from soralite.world import render_prompt
 
 
 class WorldAsModel:

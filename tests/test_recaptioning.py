@@ -21,7 +21,6 @@ from soralite.models import Captioner, Denoiser, Tokenizer, VideoVAE
 from soralite.pipeline import Pipeline
 from soralite.train.captioner_stage import pixel_targets, train_captioner
 from soralite.train.captions import pool_captions
-from soralite.video import to_tensor
 from soralite.world import (caption, caption_from_attributes, compare_attributes, describe, generate,
                             render, summarize_comparisons, tracked_attributes, truth_attributes)
 

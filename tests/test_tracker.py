@@ -4,7 +4,7 @@ import pytest
 from soralite.config import PALETTE, WorldConfig
 from soralite.world import (agreement, classify_shape, label_pixels, score_clip, score_clips,
                             track_clip)
-from soralite.world import generate, render, render_prompt, shape_masks
+from soralite.world import generate, render_prompt, shape_masks
 
 
 def blur(clips: np.ndarray, sigma: float) -> np.ndarray:

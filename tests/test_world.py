@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from soralite.config import PALETTE, WALL_RGB, WorldConfig, get_config
-from soralite.world import (PromptError, SceneTruth, WorldDataset, caption, clear_of_wall,
+from soralite.world import (PromptError, SceneTruth, WorldDataset, clear_of_wall,
                             describe, generate, object_side, parse_prompt, render, render_prompt,
                             sample_scene, shape_masks, upsample_prompt)
 
