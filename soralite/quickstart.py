@@ -112,7 +112,8 @@ def quickstart(cfg: Config, out: str | os.PathLike, progress: bool = True, log=p
 
 # Minutes a whole quickstart took on the 2-core CPU (no GPU), measured with `time soralite
 # quickstart --preset P` (README, "Text to video"); a notebook that is about to train says so first.
-MEASURED_MINUTES = {"smoke": "under 1", "tiny": "about 15 (idle) to 25 (a loaded machine)"}
+MEASURED_MINUTES = {"smoke": "under 1",
+                    "tiny": "about 15 to 25 (24 measured while other work shared the cores)"}
 
 
 def training_notice(cfg: Config, run: Path) -> str:

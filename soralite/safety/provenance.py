@@ -65,6 +65,7 @@ C2PA_SETTINGS = {"builder": {"thumbnail": {"enabled": False}},
 def _c2pa():
     """The c2pa module, imported on first use (so `import soralite` works without it)."""
     try:
+        # lazily: the native C2PA library loads only when a file is signed or checked
         import c2pa
     except ImportError as e:                      # pragma: no cover - it is a dependency
         raise ImportError(f"provenance needs the c2pa-python package ({e}); install it with "
@@ -74,6 +75,7 @@ def _c2pa():
 
 def soralite_version() -> str:
     try:
+        # lazily: only to write this package's version into a manifest
         from importlib.metadata import version
         return version("soralite")
     except Exception:                             # noqa: BLE001 - not installed: a source checkout
@@ -116,6 +118,7 @@ class Credentials:
         return creds
 
     def certificates(self):
+        # lazily: cryptography loads only when a file is signed or checked
         from cryptography import x509
         try:
             return x509.load_pem_x509_certificates(self.chain_pem)
@@ -123,6 +126,7 @@ class Credentials:
             raise ValueError(f"the signing certificate chain ({self.where}) is not PEM: {e}") from None
 
     def check(self) -> None:
+        # lazily: cryptography loads only when a file is signed or checked
         from cryptography.hazmat.primitives import serialization
         try:
             key = serialization.load_pem_private_key(self.key_pem, password=None)
@@ -137,6 +141,7 @@ class Credentials:
     @property
     def algorithm(self) -> str:
         """The C2PA signing algorithm of the key: es256 for P-256 (what the kit makes)."""
+        # lazily: cryptography loads only when a file is signed or checked
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
         public = self.certificates()[0].public_key()
         if isinstance(public, ec.EllipticCurvePublicKey):
@@ -157,6 +162,7 @@ class Credentials:
 
 
 def _name(common_name: str):
+    # lazily: cryptography loads only when a file is signed or checked
     from cryptography import x509
     from cryptography.x509.oid import NameOID
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -168,6 +174,7 @@ def make_chain() -> tuple[bytes, bytes, bytes]:
     profile wants them (X.509 v3; the signer: not a CA, key usage digitalSignature, extended key
     usage emailProtection, key identifiers). Returns `(chain_pem, key_pem, root_pem)`; the
     root's key is not returned: it is discarded once it has signed."""
+    # lazily: cryptography loads only when a file is signed or checked
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
