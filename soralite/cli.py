@@ -60,6 +60,7 @@ so that every clip it makes can be checked by an exact tracker. Start with
   soralite make-data --n 300 --seed 11 --out runs/data    # clips of the world, with captions
   soralite score runs/data                                # how well clips follow their captions
   soralite quickstart --preset tiny                       # train a VAE and a DiT, sample, score
+Runs go to <runs>: $SORALITE_RUNS, else ~/.cache/soralite/runs (never the repository).
 """
 PRESET_HELP = ("named settings: smoke (seconds, for tests), tiny (a laptop CPU), world (the "
                "world-simulation chapter, 1-3 objects, walls, every motion), sizes (a mix of "
@@ -216,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "one), then report held-out PSNR and the tracker's adherence on "
                                    "the reconstructions as JSON.")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint directory (default runs/<preset>/vae); resumed if it holds one")
+                   help="checkpoint directory (default <runs>/<preset>/vae); resumed if it holds one")
     p.add_argument("--fresh", action="store_true",
                    help="start a new run even if OUT holds one; the earlier checkpoint is moved "
                         "to replaced/ beside OUT, never deleted")
@@ -234,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the loss per noise level in OUT/log.jsonl. Uses the VAE in "
                                    "OUT/vae (trained there first if missing). Run it again to "
                                    "resume where it stopped.")
-    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default <runs>/<preset>)")
     _fresh_arg(p, "the denoiser (and the VAE)")
     _data_arg(p)
     _quiet_arg(p)
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(in-distribution and held-out prompts apart), and leave a "
                                    "directory that soralite.Pipeline.from_pretrained loads. "
                                    "Run it again to resume; finished stages are skipped.")
-    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>)")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default <runs>/<preset>)")
     _fresh_arg(p, "a stage")
     _safety_args(p, policy=False)
     _quiet_arg(p)
@@ -375,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "frame); `soralite train --data DIR` trains on it (notebook 12).")
     p.add_argument("dir", type=Path, help="folder of clips")
     p.add_argument("--ckpt", type=Path, default=None,
-                   help="captioner checkpoint (default runs/<$SORALITE_PRESET or tiny>/captioner, "
+                   help="captioner checkpoint (default <runs>/<$SORALITE_PRESET or tiny>/captioner, "
                         "from soralite train-captioner)")
     p.add_argument("--out", type=Path, default=None, help="the file to write (default DIR/captions.jsonl)")
     p.add_argument("--force", action="store_true",
@@ -392,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "report its accuracy per attribute on held-out clips beside the "
                                    "analytic tracker's, as JSON.")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint directory (default runs/<preset>/captioner); resumed if it holds one")
+                   help="checkpoint directory (default <runs>/<preset>/captioner); resumed if it holds one")
     p.add_argument("--fresh", action="store_true",
                    help="start anew even if OUT holds a captioner; it is moved to replaced/, never deleted")
     p.add_argument("--eval", type=_int_at_least(0), default=None, metavar="N",
@@ -476,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and frame_probabilities (the frame classifier; notebook 13).")
     p.add_argument("path", type=Path, help="a clip file (.npy, .gif, .mp4, .png) or a folder of them")
     p.add_argument("--ckpt", type=Path, default=None, metavar="DETECTOR_DIR",
-                   help="the detector (default runs/<preset>/detector)")
+                   help="the detector (default <runs>/<preset>/detector)")
     p.set_defaults(func=_detect)
 
     p = sub.add_parser("train-detector", help="train the detection classifier on a pipeline's samples",
@@ -521,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(--table), OUT/scaling.png and OUT/figure.gif; prints JSON. "
                                    "Finished runs are kept and skipped: run it again to resume.")
     p.add_argument("--out", type=Path, default=None,
-                   help="sweep folder (default runs/scale-<preset>)")
+                   help="sweep folder (default <runs>/scale-<preset>)")
     p.add_argument("--sizes", nargs="+", choices=sorted(DIT_PRESETS), default=None, metavar="SIZE",
                    help=f"DiT sizes (default the preset's grid; allowed: {', '.join(DIT_PRESETS)})")
     p.add_argument("--steps", nargs="+", type=_int_at_least(1), default=None, metavar="N",

@@ -131,7 +131,7 @@ def training_notice(cfg: Config, run: Path) -> str:
 def load_or_quickstart(cfg: Config, run: str | os.PathLike | None = None, device=None,
                        progress: bool = True, log=print) -> Pipeline:
     """The pipeline of `cfg` trained to its last step: loaded from `run` (default
-    `runs/<preset>`) when that holds one, else made there by `quickstart`, which resumes an
+    `<runs dir>/<preset>`, `soralite.config.runs_dir()`) when that holds one, else made there by `quickstart`, which resumes an
     unfinished run. A run of another config is left alone: training then goes to the sibling
     folder `<run>-<hash of cfg>`. The folder used is `pipe.run`.
     """
