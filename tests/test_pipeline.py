@@ -192,3 +192,22 @@ def test_captioned_grid_puts_a_caption_under_each_clip():
     assert (g < 128).any() and (g == 255).any()           # black clips and text on white
     with pytest.raises(ValueError, match="3 clips but 2 captions"):
         captioned_grid(clips, ["a", "b"])
+
+
+def test_the_tracker_floor_leaves_out_prompts_the_world_cannot_lay_out(monkeypatch):
+    from soralite.eval import adherence
+    from soralite.world.scenes import LayoutError
+    world = get_config("world").world
+    real, tries = adherence.render_prompt, []
+
+    def flaky(prompt, world, seed=0):                 # the first draw of every prompt does not fit
+        tries.append((prompt, seed))
+        if "never" in prompt or sum(p == prompt for p, _ in tries) == 1:
+            raise LayoutError("could not place")
+        return real(prompt.replace("never ", ""), world, seed=seed)
+
+    monkeypatch.setattr(adherence, "render_prompt", flaky)
+    prompts = ["a red square moving left", "a green circle moving right"]
+    assert adherence.tracker_floor(world, prompts, seed=3) == 1.0      # each laid out on its second draw
+    assert adherence.tracker_floor(world, ["never a red square moving left"], seed=3) is None
+    assert sum(p.startswith("never") for p, _ in tries) == adherence.FLOOR_LAYOUT_TRIES

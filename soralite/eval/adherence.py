@@ -17,6 +17,7 @@ from soralite.language import HeldOutWarning
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_seed
 from soralite.world import eval_prompts, render_prompt, score_clips
+from soralite.world.scenes import LayoutError
 
 FLOOR_CLIPS = 64                   # world clips rendered for the prompts, to read the tracker's floor
 Z_95 = 1.959964                    # the normal quantile of a two-sided 95% interval
@@ -94,12 +95,24 @@ def format_share(share: dict) -> str:
     return f"{share['share']:.0%} ({share['k']} of {share['n']}; 95% interval {lo:.0%} to {hi:.0%})"
 
 
+FLOOR_LAYOUT_TRIES = 8             # seeds tried for a prompt whose drawn sizes cannot be laid out
+
+
 def tracker_floor(world, prompts: list[str], seed: int) -> float | None:
-    """The tracker's adherence on clips the world renders for `prompts` (its floor at this size)."""
+    """The tracker's adherence on clips the world renders for `prompts` (its floor at this size);
+    a prompt the world cannot lay out in `FLOOR_LAYOUT_TRIES` draws is left out."""
     if not prompts:
         return None
-    clips = np.stack([render_prompt(p, world, seed=seed + i)[0] for i, p in enumerate(prompts)])
-    return score_clips(clips, prompts)["adherence"]
+    clips, kept = [], []
+    for i, p in enumerate(prompts):
+        for k in range(FLOOR_LAYOUT_TRIES):       # a caption leaves sizes open: some draws do not fit
+            try:
+                clips.append(render_prompt(p, world, seed=seed + i + k * len(prompts))[0])
+                kept.append(p)
+                break
+            except LayoutError:
+                continue
+    return score_clips(np.stack(clips), kept)["adherence"] if kept else None
 
 
 def _failures(per_clip: list[dict]) -> dict:

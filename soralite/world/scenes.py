@@ -28,6 +28,11 @@ MIN_CLEAR_SHARE = 0.2   # with a wall: each object is wholly clear of it in this
 MIN_CLEAR_FRAMES = 3    # ... and in at least this many (the tracker reads motion from them)
 
 
+class LayoutError(ValueError):
+    """The objects a scene asks for do not fit in the frame (a ValueError, so callers that
+    catch bad input catch it too)."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Scene truth
 
@@ -240,12 +245,12 @@ def sample_scene(world: WorldConfig, rng: np.random.Generator,
             if any(clear_of_wall(o, wall_cols).sum() < min(min_clear, T) for o in objects):
                 continue
         return SceneTruth(T, H, W, objects, wall_cols, with_size=len(world.sizes) > 1)
-    raise ValueError(f"could not place {len(specs)} object(s) in a {world.frames}x{world.height}x"
+    raise LayoutError(f"could not place {len(specs)} object(s) in a {world.frames}x{world.height}x"
                      f"{world.width} clip after {MAX_LAYOUT_TRIES} tries without overlap"
                      f"{' and with each clear of the wall in enough frames' if wall else ''}; "
                      f"use fewer or smaller objects, or a larger frame")
 
 
 
-__all__ = ["ObjectTruth", "SceneTruth", "object_side", "wall_columns", "clear_of_wall",
+__all__ = ["LayoutError", "ObjectTruth", "SceneTruth", "object_side", "wall_columns", "clear_of_wall",
            "sample_scene", "MIN_SIDE", "LAYOUT_GAP"]
