@@ -79,12 +79,20 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> list[float] | No
     return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
+def share_of(flags, digits: int | None = None) -> dict:
+    """True `flags` as `{"share", "n", "ci95"}` (the 95% Wilson interval), the share rounded to
+    `digits` where given: how every measure of the kit reports a share of clips."""
+    flags = [bool(f) for f in flags]
+    k, n = sum(flags), len(flags)
+    share = (k / n if digits is None else round(k / n, digits)) if n else None
+    return {"share": share, "n": n, "ci95": wilson_interval(k, n)}
+
+
 def counted_share(flags) -> dict:
     """True `flags` as a share with its count and 95% Wilson interval: `{"share", "k", "n", "ci95"}`.
     Notebooks 07 and 08 print every adherence so, e.g. of `[r["adheres"] for r in scores["per_clip"]]`."""
     flags = [bool(f) for f in flags]
-    k, n = sum(flags), len(flags)
-    return {"share": k / n if n else None, "k": k, "n": n, "ci95": wilson_interval(k, n)}
+    return {**share_of(flags), "k": sum(flags)}
 
 
 def format_share(share: dict) -> str:
@@ -121,4 +129,4 @@ def _failures(per_clip: list[dict]) -> dict:
     return {k: sum(1 for r in bad if r[k] is False) for k in ("colour", "shape", "motion", "no_extra")}
 
 
-__all__ = ["evaluate", "wilson_interval", "counted_share", "format_share", "tracker_floor", "SUMMARY_KEYS"]
+__all__ = ["evaluate", "wilson_interval", "share_of", "counted_share", "format_share", "tracker_floor", "SUMMARY_KEYS"]

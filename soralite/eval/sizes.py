@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from soralite.eval.adherence import wilson_interval
+from soralite.eval.adherence import share_of
 from soralite.language import HeldOutWarning, parse_prompt
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_epoch, stream_seed
@@ -25,9 +25,7 @@ EXTRAPOLATE = ((16, 32, 64), (16, 64, 64))   # sizes no preset trains on, measur
 
 
 def _share(flags) -> dict:
-    flags = [bool(f) for f in flags]
-    k, n = sum(flags), len(flags)
-    return {"share": round(k / n, 4) if n else None, "n": n, "ci95": wilson_interval(k, n)}
+    return share_of(flags, digits=4)
 
 
 def image_adheres(image: np.ndarray, prompt: str) -> bool:

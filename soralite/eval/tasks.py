@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import torch
 
-from soralite.eval.adherence import wilson_interval
+from soralite.eval.adherence import share_of
 from soralite.language import HeldOutWarning
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_seed
@@ -56,9 +56,7 @@ def _truth(scene) -> np.ndarray:
 
 
 def _share(flags) -> dict:
-    flags = [bool(f) for f in flags]
-    k, n = sum(flags), len(flags)
-    return {"share": k / n if n else None, "n": n, "ci95": wilson_interval(k, n)}
+    return share_of(flags)
 
 
 def _path_error(clip, scene, frames, colour) -> float:

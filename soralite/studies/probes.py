@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from soralite.eval.adherence import wilson_interval
+from soralite.eval.adherence import share_of
 from soralite.language import HeldOutWarning
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_seed
@@ -30,9 +30,7 @@ SPEED_TOLERANCE = 0.2              # a minute of video: speed within 20% of the 
 
 
 def _share(flags) -> dict:
-    flags = [bool(f) for f in flags]
-    k, n = sum(flags), len(flags)
-    return {"share": round(k / n, 4) if n else None, "n": n, "ci95": wilson_interval(k, n)}
+    return share_of(flags, digits=4)
 
 
 def _world(pipe: Pipeline, **changes):
