@@ -362,9 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_int_at_least(1), default=48, help="clips per size (default 48)")
     p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--size", action="append", metavar="FxHxW", type=_size_arg,
-                   help="only these sizes, e.g. 16x32x48 or 1x32x32 (repeat for more)")
+                   help="only these sizes, e.g. 16x32x48 or 1x32x32 (repeat for more), each "
+                        "reported as trained or untrained; no other sizes are added")
     p.add_argument("--no-extrapolate", action="store_true",
-                   help="leave out the sizes no preset trains on")
+                   help="without --size: leave out the sizes no preset trains on")
     p.set_defaults(func=_eval_sizes)
 
     p = sub.add_parser("caption", help="caption a folder of clips with the learned captioner",

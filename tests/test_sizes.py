@@ -118,6 +118,10 @@ def test_eval_sizes_command_prints_trained_and_untrained_sizes(mix_run, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [r["size"] for r in report["trained"]] == ["4x16x24", "1x16x16"]
     assert report["untrained"] == []
+    # a size it never trained on, asked for alone: reported as untrained, nothing else measured
+    assert main(["eval-sizes", "--ckpt", str(mix_run[1]), "--n", "2", "--size", "4x24x16"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["trained"] == [] and [r["size"] for r in report["untrained"]] == ["4x24x16"]
     assert main(["eval-sizes", "--ckpt", str(mix_run[1]), "--size", "4x18x16"]) == 2
     assert "nearest that work" in capsys.readouterr().err
     assert main(["eval-sizes", "--ckpt", str(mix_run[1]), "--size", "16by32"]) == 2

@@ -83,12 +83,16 @@ def measure_size(pipe: Pipeline, size: tuple[int, int, int], n: int = 48, seed: 
 def measure_sizes(pipe: Pipeline, sizes=None, n: int = 48, seed: int = 0,
                   extrapolate=EXTRAPOLATE) -> dict:
     """`measure_size` for every size the run trained on (`train.sizes`, else its own) and, apart,
-    for sizes it never saw."""
-    from_config = [tuple(int(v) for v in s.split("x")) for s in _trained(pipe)]
-    trained = [tuple(s) for s in (sizes or from_config)]
-    report = {"trained": [measure_size(pipe, s, n, seed) for s in trained],
-              "untrained": [measure_size(pipe, s, n, seed) for s in extrapolate if s not in trained]}
-    return report
+    for the sizes of `extrapolate` it never saw. Given `sizes`, those alone, each reported under
+    "trained" or "untrained" by whether the run trained on it (no `extrapolate` sizes added)."""
+    trained_on = [tuple(int(v) for v in s.split("x")) for s in _trained(pipe)]
+    if sizes:
+        asked, extra = [tuple(s) for s in sizes], []
+    else:
+        asked, extra = trained_on, [tuple(s) for s in extrapolate if tuple(s) not in trained_on]
+    return {"trained": [measure_size(pipe, s, n, seed) for s in asked if s in trained_on],
+            "untrained": [measure_size(pipe, s, n, seed) for s in asked if s not in trained_on]
+            + [measure_size(pipe, s, n, seed) for s in extra]}
 
 
 def _trained(pipe: Pipeline) -> list[str]:
