@@ -3,6 +3,7 @@ world's own clips each probe reads the world's answer (permanence, no morphing, 
 restitution 0.8, velocity error at the tracker's floor), and every probe runs on a smoke
 pipeline and on the command line."""
 import contextlib
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -12,8 +13,8 @@ import pytest
 from soralite.cli import main
 from soralite.config import get_config
 from soralite.quickstart import quickstart
-from soralite.studies.probes import PROBES, morphs, run_probe
-from soralite.world import render_prompt
+from soralite.studies.probes import MINUTE_FRAMES, PROBES, _scenes, morphs, probe_minute, run_probe, turns
+from soralite.world import render, render_prompt, track_clip
 
 
 class WorldAsModel:
@@ -71,6 +72,37 @@ def test_many_objects_counts_objects_from_nowhere(truth):
     r = run_probe(truth, "many_objects", n=12)
     assert set(r) >= {"1_objects", "2_objects", "3_objects"}
     assert r["1_objects"]["continued"]["appears_or_vanishes"]["share"] <= 0.1
+
+
+def _bouncing_minute(cfg, n):
+    world = dataclasses.replace(cfg.world, motions=("bouncing",), min_objects=1, max_objects=1,
+                                wall_prob=0.0, frames=MINUTE_FRAMES)
+    return _scenes(world, n, 0, salt=19)
+
+
+def test_a_bouncing_object_turns_only_at_the_edges_and_jitter_turns_elsewhere(truth):
+    for scene in _bouncing_minute(truth.config, 4):
+        o = scene.objects[0]
+        v = np.diff(np.stack([o.cx, o.cy]), axis=1)
+        reversals = int(sum(np.sum(a[:-1] * a[1:] < 0) for a in v))   # the truth's own bounces
+        tr = track_clip(render(scene)).tracks[o.colour]
+        at_edges, elsewhere = turns(tr, scene.height, scene.width)
+        assert reversals - 1 <= at_edges <= reversals and elsewhere == 0
+        shaky = dataclasses.replace(tr, centroid=tr.centroid + np.where(np.arange(len(tr.centroid)) % 2, 1.0, -1.0)[:, None])
+        assert turns(shaky, scene.height, scene.width)[1] > 100       # a jittering path is not reflecting
+
+
+def test_the_minute_reads_a_stalled_model_against_the_worlds_own_minute(truth):
+    class Stalled(WorldAsModel):                             # continues with its last given frame
+        def extend(self, clips, prompts, frames, seed=0):
+            clips = np.asarray(clips)
+            return np.concatenate([clips, np.repeat(clips[:, -1:], frames, axis=1)], axis=1)
+
+    r = probe_minute(Stalled(truth.config), n=4)
+    assert r["frames"] == MINUTE_FRAMES and r["edge_bounces_per_clip_median"] == 0
+    assert r["speed_within_20pct_of_start"]["share"] == 0.0 and r["identity_kept"]["share"] == 1.0
+    assert r["floor"]["edge_bounces_per_clip_median"] >= 20 and r["floor"]["turns_elsewhere_per_clip_median"] == 0
+    assert r["floor"]["identity_kept"]["share"] == 1.0
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ GIVEN_SHARE = 0.25                 # probes give the model this share of a clip'
 OOD_SPEEDS = (0.06, 0.08)          # physics out of distribution: speeds above training's [0.02, 0.04]
 MINUTE_FRAMES = 480                # 60 s at 8 frames per second
 SPEED_TOLERANCE = 0.2              # a minute of video: speed within 20% of the start
+EDGE_PX = 2                        # a turn with the object this close to an edge is a bounce off it
+STILL_PX = 0.5                     # a centroid step below this has no direction (tracker jitter)
 
 
 def _share(flags) -> dict:
@@ -344,45 +346,71 @@ def probe_physics_ood(pipe: Pipeline, n: int = 48, seed: int = 0) -> dict:
     return {"n": n, **rows}
 
 
+def turns(track, height: int, width: int) -> tuple[int, int]:
+    """Reversals of a track's direction in x and in y: `(at_edges, elsewhere)`. A reversal is a
+    sign change between successive centroid steps of at least `STILL_PX` (smaller steps have no
+    direction); it is a bounce when the object's box is within `EDGE_PX` of the edge on that axis
+    at the turn, and otherwise a turn the world never makes (a bouncing object only reverses at an
+    edge)."""
+    at_edges = elsewhere = 0
+    steps = np.diff(track.centroid, axis=0)                     # (T-1, 2) px per frame
+    lo, hi = track.bbox[1:, :2], track.bbox[1:, 2:]             # the box after each step
+    for axis, size in ((0, width), (1, height)):
+        moving = np.flatnonzero(np.abs(np.nan_to_num(steps[:, axis])) >= STILL_PX)
+        sign = np.sign(steps[moving, axis])
+        for k in moving[1:][sign[1:] != sign[:-1]]:             # the step that reversed
+            near = min(lo[k - 1, axis], size - hi[k - 1, axis]) <= EDGE_PX
+            at_edges, elsewhere = at_edges + near, elsewhere + (not near)
+    return int(at_edges), int(elsewhere)
+
+
+def minute_row(clip: np.ndarray, obj, frames: int) -> dict:
+    """One clip of the minute probe, for its object `obj`: identity, speed over the first and last
+    `frames` and whether it drifted, bounces at the edges and turns elsewhere, another object."""
+    ct = track_clip(clip)
+    tr = ct.tracks.get(obj.colour)
+    row = {"from_nowhere": any(c != obj.colour and t.present.mean() > 0.05 for c, t in ct.tracks.items()),
+           "identity": False, "speed_ok": False, "start": None, "end": None,
+           "edge_bounces": 0, "turns_elsewhere": 0}
+    if tr is None:
+        return row
+    shapes = [x for x in tr.shapes if x]
+    row["identity"] = bool(shapes) and shapes.count(obj.shape) >= 0.9 * len(shapes)
+    row["start"], row["end"] = _speed(clip[:frames], obj.colour), _speed(clip[-frames:], obj.colour)
+    row["speed_ok"] = bool(row["start"] and row["end"]
+                           and abs(row["end"] - row["start"]) <= SPEED_TOLERANCE * row["start"])
+    row["edge_bounces"], row["turns_elsewhere"] = turns(tr, *clip.shape[1:3])
+    return row
+
+
+def _minute_shares(rows: list[dict]) -> dict:
+    return {"identity_kept": _share(r["identity"] for r in rows),
+            "speed_within_20pct_of_start": _share(r["speed_ok"] for r in rows),
+            "edge_bounces_per_clip_median": float(np.median([r["edge_bounces"] for r in rows])),
+            "turns_elsewhere_per_clip_median": float(np.median([r["turns_elsewhere"] for r in rows])),
+            "object_from_nowhere": _share(r["from_nowhere"] for r in rows)}
+
+
 def probe_minute(pipe: Pipeline, n: int = 8, seed: int = 0, frames: int = MINUTE_FRAMES) -> dict:
     """A minute of video (480 frames at 8 fps) of a bouncing object through the sliding window,
     continued from the first frames of a world clip: identity kept, speed within 20% of the
-    start, reflections at the edges, no object from nowhere."""
+    start, bounces at the edges and turns away from them (`turns`), no object from nowhere;
+    `floor` is the same read of the world's own minute of the same scenes."""
     w = pipe.config.world
     if "bouncing" not in w.motions:
         return {"n": 0, "note": "this world has no bouncing motion"}
     world = _world(pipe, motions=("bouncing",), min_objects=1, max_objects=1, wall_prob=0.0)
     scenes = _scenes(world, n, seed, salt=19)
+    long = _scenes(dataclasses.replace(world, frames=frames), n, seed, salt=19)
     clips = np.stack([render(s) for s in scenes])
     T = world.frames
     given = _given(pipe, T).sum()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HeldOutWarning)
         made = pipe.extend(clips[:, :given], [s.caption for s in scenes], frames - int(given), seed=seed)
-    identity, nowhere, speed_ok, reflections = [], [], [], []
-    for clip, s in zip(made, scenes):
-        o = s.objects[0]
-        ct = track_clip(clip)
-        tr = ct.tracks.get(o.colour)
-        nowhere.append(any(c != o.colour and t.present.mean() > 0.05 for c, t in ct.tracks.items()))
-        if tr is None:
-            identity.append(False)
-            speed_ok.append(False)
-            reflections.append(0)
-            continue
-        shapes = [x for x in tr.shapes if x]
-        identity.append(bool(shapes) and shapes.count(o.shape) >= 0.9 * len(shapes))
-        start = _speed(clip[:T], o.colour)
-        end = _speed(clip[-T:], o.colour)
-        speed_ok.append(bool(start and end and abs(end - start) <= SPEED_TOLERANCE * start))
-        vx = np.diff(tr.centroid[:, 0])
-        vy = np.diff(tr.centroid[:, 1])
-        flips = [np.nansum((a[:-1] * a[1:]) < 0) for a in (vx, vy)]
-        reflections.append(int(sum(flips)))
-    return {"n": n, "frames": frames, "identity_kept": _share(identity),
-            "speed_within_20pct_of_start": _share(speed_ok),
-            "reflections_per_clip_median": float(np.median(reflections)),
-            "object_from_nowhere": _share(nowhere)}
+    rows = [minute_row(clip, s.objects[0], T) for clip, s in zip(made, scenes)]
+    floor = [minute_row(render(s), s.objects[0], T) for s in long]
+    return {"n": n, "frames": frames, **_minute_shares(rows), "floor": _minute_shares(floor)}
 
 
 PROBES = {"permanence": probe_permanence, "many_objects": probe_many_objects,
