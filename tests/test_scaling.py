@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from soralite import cli
+from soralite.checkpoint import weights_sha256
 from soralite.config import DATA_DIR, apply_overrides, get_config
-from soralite.models import Denoiser, latent_shape
+from soralite.models import Denoiser, VideoVAE, latent_shape
 from soralite.studies import scaling
 from soralite.studies.scaling import (count_flops, figure_runs, fit_power_law, frontier, grid_for,
                                       predict, run_config, run_sweep, training_step_flops)
@@ -100,6 +101,21 @@ def test_a_smoke_sweep_writes_its_table_and_skips_finished_runs(smoke, tmp_path,
     redone = next(r for r in third["runs"] if r["steps"] == 8)
     assert redone["resumed_from"] == 8 and redone["loss"] == pytest.approx(
         next(r for r in table["runs"] if r["steps"] == 8)["loss"], rel=1e-6)
+
+
+def test_a_sweep_given_a_vae_keeps_a_copy_in_its_folder(smoke, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    grid = grid_for("smoke", sizes=["DiT-XS/2"], steps=[1])
+    run_sweep(smoke, first, grid, bootstrap=10, progress=False, log=lambda *_: None)
+    table = run_sweep(smoke, second, grid, vae_dir=first / "vae", bootstrap=10, progress=False,
+                      log=lambda *_: None)
+    shared = VideoVAE.from_pretrained(second / "vae")              # what notebook 14 loads
+    assert weights_sha256(shared.state_dict()) == table["settings"]["vae_sha256"] == \
+        weights_sha256(VideoVAE.from_pretrained(first / "vae").state_dict())
+    other = tmp_path / "other"
+    VideoVAE(smoke.vae).save_pretrained(other)                     # fresh weights, another VAE
+    with pytest.raises(ValueError, match="holds another VAE"):
+        run_sweep(smoke, second, grid, vae_dir=other, bootstrap=10, progress=False, log=lambda *_: None)
 
 
 def test_the_cli_writes_a_smoke_table_inside_out_and_never_the_repos(smoke, tmp_path, capsys):

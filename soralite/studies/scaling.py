@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from soralite.config import Config, apply_overrides
 from soralite.diffusion import diffusion_loss, draw_tasks, make_scheduler, parse_tasks
 from soralite.eval import DEFAULT_LEVELS, evaluate, loss_at_levels
 from soralite.language import VOCABULARY
-from soralite.models import Denoiser, count_parameters, encode_clips, latent_shape, num_tokens
+from soralite.models import Denoiser, VideoVAE, count_parameters, encode_clips, latent_shape, num_tokens
 from soralite.models.dit import DIT_PRESETS
 from soralite.models.text import Tokenizer
 from soralite.pipeline import Pipeline
@@ -341,13 +342,31 @@ def measure_run(cfg: Config, model: Denoiser, vae, scale: torch.Tensor, held, gr
             "figure_verdict": {k: verdict[k] for k in ("colour", "shape", "motion", "no_extra")}}, sample[0]
 
 
+def share_vae(source: Path, target: Path) -> None:
+    """Copy the VAE checkpoint `source` to `target` (through a temporary folder, so that an
+    interrupted copy leaves nothing half made); a `target` with other weights is an error."""
+    if not source.is_dir():
+        raise FileNotFoundError(f"no VAE checkpoint at {source}: give a quickstart run's vae/ folder")
+    if target.exists():
+        if weights_sha256(VideoVAE.from_pretrained(target).state_dict()) != \
+                weights_sha256(VideoVAE.from_pretrained(source).state_dict()):
+            raise ValueError(f"{target} holds another VAE than {source}: a sweep's runs share one "
+                             f"VAE; sweep into another --out or leave out --vae")
+        return
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial)
+    partial.rename(target)
+
+
 def run_sweep(cfg: Config, out: str | Path, grid: Grid | None = None, vae_dir: str | Path | None = None,
               levels=DEFAULT_LEVELS, bootstrap: int = BOOTSTRAP, progress: bool = True,
               log=print) -> dict:
     """Train and measure every run of `grid` (default: the preset's) into `out`, one folder each.
 
-    One VAE for every run: loaded from `vae_dir` (else trained or loaded in `out/vae` by
-    `load_or_train_vae`), and one latent pool (`out/latents.safetensors`). A run whose
+    One VAE for every run, in `out/vae`: copied there from `vae_dir` where given (so that the
+    sweep folder holds everything its runs load), else trained or loaded there by
+    `load_or_train_vae`; and one latent pool (`out/latents.safetensors`). A run whose
     `result.json` is there and was measured with these settings is skipped; an unfinished one
     resumes from its checkpoint (`soralite.train.train`). Returns the table: every run (size,
     steps, flops, loss, adherence, ...), the frontier and the power-law fit (where there are 3
@@ -356,9 +375,10 @@ def run_sweep(cfg: Config, out: str | Path, grid: Grid | None = None, vae_dir: s
     out = Path(out)
     grid = grid or grid_for(cfg.name)
     out.mkdir(parents=True, exist_ok=True)
-    vae_dir = Path(vae_dir) if vae_dir is not None else out / "vae"
     t0 = time.perf_counter()
-    vae = load_or_train_vae(cfg, vae_dir, progress=progress, log=log).eval()
+    if vae_dir is not None and Path(vae_dir).resolve() != (out / "vae").resolve():
+        share_vae(Path(vae_dir), out / "vae")
+    vae = load_or_train_vae(cfg, out / "vae", progress=progress, log=log).eval()
     tokenizer = Tokenizer(VOCABULARY)                                       # every size's
     pool = build_pool(cfg, vae, tokenizer, out=out, progress=progress)
     held = held_out_latents(cfg, vae, pool.scale, tokenizer, grid.held_out_clips)
