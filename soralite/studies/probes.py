@@ -353,13 +353,12 @@ def turns(track, height: int, width: int) -> tuple[int, int]:
     at the turn, and otherwise a turn the world never makes (a bouncing object only reverses at an
     edge)."""
     at_edges = elsewhere = 0
-    steps = np.diff(track.centroid, axis=0)                     # (T-1, 2) px per frame
-    lo, hi = track.bbox[1:, :2], track.bbox[1:, 2:]             # the box after each step
+    steps = np.diff(track.centroid, axis=0)                     # (T-1, 2) px; step k: frame k to k+1
     for axis, size in ((0, width), (1, height)):
         moving = np.flatnonzero(np.abs(np.nan_to_num(steps[:, axis])) >= STILL_PX)
         sign = np.sign(steps[moving, axis])
-        for k in moving[1:][sign[1:] != sign[:-1]]:             # the step that reversed
-            near = min(lo[k - 1, axis], size - hi[k - 1, axis]) <= EDGE_PX
+        for k in moving[1:][sign[1:] != sign[:-1]]:             # step k reversed: frame k is the turn
+            near = min(track.bbox[k, axis], size - track.bbox[k, axis + 2]) <= EDGE_PX
             at_edges, elsewhere = at_edges + near, elsewhere + (not near)
     return int(at_edges), int(elsewhere)
 
