@@ -132,6 +132,8 @@ class DiTConfig:
                                           # 12; needs text_max_length >= 73, the longest of those)
     timestep_scale: float = 1000.0        # t is scaled before the sinusoid: 1000 for flow times in
                                           # [0, 1], 1.0 for DDPM integer timesteps
+    size_embed: bool = False              # the clip's latent (frames, height, width) joins t in c
+                                          # (micro-conditioning, as SDXL and Open-Sora do; notebook 10)
 
 
 @dataclass
@@ -537,6 +539,7 @@ def validate(cfg: Config) -> None:
                                   f"(the longest descriptive caption has {LONGEST_DESCRIPTIVE_TOKENS} "
                                   f"tokens); add --set dit.text_max_length=80")
     c.number("timestep_scale", 0, lo_open=True)
+    c.flag("size_embed")
     latent = (1 if w.frames == 1 else w.frames // v.temporal_compression,
               w.height // v.spatial_compression, w.width // v.spatial_compression)
     if any(n % p for n, p in zip(latent, ps)):

@@ -70,6 +70,28 @@ def test_output_depends_on_text_and_t_once_the_final_layer_moves():
     torch.testing.assert_close(model(x, t, text2, mask), out)
 
 
+def test_size_embed_starts_as_nothing_then_tells_the_model_the_clip_size():
+    torch.manual_seed(0)
+    plain = DiT(small_cfg(), C)
+    torch.manual_seed(0)
+    sized = DiT(small_cfg(size_embed=True), C)
+    shared = plain.state_dict()
+    extra = [k for k in sized.state_dict() if k not in shared]
+    assert extra and all(k.startswith("size_embedder.") for k in extra)
+    for k, v in shared.items():                                  # the same init for the rest
+        assert torch.equal(sized.state_dict()[k], v), k
+    perturb(plain.final_layer)
+    sized.final_layer.load_state_dict(plain.final_layer.state_dict())
+    x, t, text, mask = inputs()
+    torch.testing.assert_close(sized(x, t, text, mask), plain(x, t, text, mask))   # a fresh one adds 0
+    perturb(sized.size_embedder)
+    assert (sized(x, t, text, mask) - plain(x, t, text, mask)).abs().mean() > 1e-3
+    v16, v32, wide = (sized.size_vector(g, "cpu") for g in ((4, 8, 8), (8, 8, 8), (4, 8, 12)))
+    assert v16.shape == (32,)
+    assert (v16 - v32).abs().max() > 1e-3 and (v16 - wide).abs().max() > 1e-3
+    assert plain.size_vector((4, 8, 8), "cpu") is None
+
+
 @pytest.mark.parametrize("attention,pos_embed", KINDS)
 def test_cross_attention_reads_the_text(attention, pos_embed):
     torch.manual_seed(0)

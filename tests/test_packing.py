@@ -13,11 +13,11 @@ KINDS = [(a, p) for a in ("full", "factorized") for p in ("sincos", "rope")]
 SIZES = [(4, 8, 8), (2, 4, 12), (1, 8, 4), (4, 4, 4)]          # latent (T, H, W), images included
 
 
-def moved_dit(attention, pos_embed, seed=0):
+def moved_dit(attention, pos_embed, seed=0, size_embed=False):
     """A small DiT moved off its zero init, so that every path carries signal."""
     torch.manual_seed(seed)
-    model = DiT(DiTConfig(hidden_size=32, depth=2, num_heads=2, text_dim=16,
-                          attention=attention, pos_embed=pos_embed), C).eval()
+    model = DiT(DiTConfig(hidden_size=32, depth=2, num_heads=2, text_dim=16, attention=attention,
+                          pos_embed=pos_embed, size_embed=size_embed), C).eval()
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for p in model.parameters():
@@ -50,6 +50,18 @@ def test_packed_output_equals_each_clip_alone(attention, pos_embed):
         for i, x in enumerate(xs):
             ref = alone(model, x, ts[i], text[i], mask[i])
             assert packed[i].shape == x.shape
+            assert torch.allclose(packed[i], ref, atol=1e-5), \
+                f"clip {i} {tuple(x.shape)}: packed differs by {(packed[i] - ref).abs().max():.2e}"
+
+
+@pytest.mark.parametrize("pos_embed", ["sincos", "rope"])
+def test_packed_equals_alone_with_each_clip_told_its_size(pos_embed):
+    model = moved_dit("full", pos_embed, size_embed=True)
+    xs, ts, text, mask = clips()
+    with torch.no_grad():
+        packed = packed_forward(model, xs, ts, text, mask)
+        for i, x in enumerate(xs):
+            ref = alone(model, x, ts[i], text[i], mask[i])
             assert torch.allclose(packed[i], ref, atol=1e-5), \
                 f"clip {i} {tuple(x.shape)}: packed differs by {(packed[i] - ref).abs().max():.2e}"
 

@@ -36,6 +36,7 @@ from soralite.models.patchify import (PatchEmbed, apply_rope, grid_positions, ro
 TIMESTEP_FREQ_DIM = 256        # width of the sinusoidal timestep features (DiT)
 MAX_PERIOD = 10000.0           # slowest period of the timestep sinusoid ("Attention Is All You Need")
 LN_EPS = 1e-6
+SIZE_FREQ_DIM = 64             # sinusoidal features per axis of a clip's size (`DiTConfig.size_embed`)
 # Named DiT sizes for this kit, after DiT's table (S, B, L) shrunk to train on a CPU; /2 = 2x2 patches.
 DIT_PRESETS: dict[str, dict] = {
     "DiT-XS/2": dict(hidden_size=64, depth=4, num_heads=4, patch_size=(1, 2, 2)),
@@ -80,6 +81,23 @@ class TimestepEmbedder(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         return self.mlp(timestep_embedding(t, TIMESTEP_FREQ_DIM, self.scale))   # (B, D)
+
+
+class SizeEmbedder(nn.Module):
+    """A clip's latent size `(B, 3)` (frames, height, width) -> `(B, hidden_size)`, added to the
+    conditioning vector: micro-conditioning (SDXL's size, Open-Sora's frame count). A model made of
+    positions alone must infer a clip's length from the tokens it attends to; this tells it. The
+    last layer starts at zero, so a fresh model is the same with it or without."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(3 * SIZE_FREQ_DIM, hidden_size), nn.SiLU(),
+                                 nn.Linear(hidden_size, hidden_size))
+
+    def forward(self, size: torch.Tensor) -> torch.Tensor:
+        B = size.shape[0]
+        feats = timestep_embedding(size.reshape(-1).float(), SIZE_FREQ_DIM, 1.0)   # (3B, F)
+        return self.mlp(feats.reshape(B, 3 * SIZE_FREQ_DIM))                      # (B, D)
 
 
 def per_token(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -255,6 +273,10 @@ class DiT(nn.Module):
         self.blocks = nn.ModuleList(DiTBlock(D, cfg.num_heads, cfg.mlp_ratio, cfg.attention)
                                     for _ in range(cfg.depth))
         self.final_layer = FinalLayer(D, math.prod(self.patch_size) * in_channels)
+        self.size_embedder = None
+        if cfg.size_embed:
+            with torch.random.fork_rng(devices=[]):   # the rest draws the same init with it or without
+                self.size_embedder = SizeEmbedder(D)
         self._pos_cache: dict = {}
         self._maps: AttentionMaps | None = None
         self.pos_table((1, 1, 1), torch.device("cpu"))   # dim checks (multiples of 16) fail here, early
@@ -266,7 +288,9 @@ class DiT(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
-        self.apply(_basic)
+        for name, child in self.named_children():
+            if name != "size_embedder":                                     # drawn last, below
+                child.apply(_basic)
         w = self.x_embedder.proj.weight                                     # (D, C, pt, ph, pw)
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.zeros_(self.x_embedder.proj.bias)
@@ -279,6 +303,17 @@ class DiT(nn.Module):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
         nn.init.zeros_(self.cond_embedder.proj.weight)                      # a fresh model ignores it
+        if self.size_embedder is not None:
+            with torch.random.fork_rng(devices=[]):
+                self.size_embedder.apply(_basic)
+            nn.init.zeros_(self.size_embedder.mlp[2].weight)                # and its clip's size
+            nn.init.zeros_(self.size_embedder.mlp[2].bias)
+
+    def size_vector(self, grid, device) -> torch.Tensor | None:
+        """What `size_embed` adds to c for a clip of latent size `grid` (T, H, W): `(D,)`, or None."""
+        if self.size_embedder is None:
+            return None
+        return self.size_embedder(torch.tensor([list(grid)], device=device))[0]   # (D,)
 
     def pos_table(self, grid, device):
         """The sin-cos table `(N, D)` or the rotary `(cos, sin)`, each `(N, head_dim/2)`, for a grid (cached)."""
@@ -337,6 +372,9 @@ class DiT(nn.Module):
             c = c + self.text_pool(pooled)[:, None]                         # (B, T', D)
         else:
             c = self.t_embedder(t) + self.text_pool(pooled)                 # (B, D)
+        size = self.size_vector(x.shape[2:], x.device)                      # (D,) or None
+        if size is not None:
+            c = c + size                                                    # (B, D) or (B, T', D)
         context = self.text_proj(text)                                      # (B, L, D)
         for block in self.blocks:
             tokens = block(tokens, c, context, mask, grid, rope)            # (B, N, D)

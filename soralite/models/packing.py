@@ -102,6 +102,9 @@ def packed_forward(dit: DiT, xs: list[torch.Tensor], t: list, text: torch.Tensor
             sin.append(pos[1])
         levels = _frame_levels(t[i], x.shape[2], pt).to(device)           # (F,)
         c = dit.t_embedder(levels) + pooled[i]                             # (F, D)
+        size = dit.size_vector(x.shape[2:], device)                        # the clip's own size
+        if size is not None:
+            c = c + size                                                   # (F, D)
         S = grid[1] * grid[2]
         tok.append(z[0])
         cs.append(c.repeat_interleave(S, dim=0))                           # (N_i, D)
