@@ -11,7 +11,8 @@ import torch
 from soralite.cli import main
 from soralite.config import get_config
 from soralite.diffusion import make_scheduler
-from soralite.eval.sizes import cut_by_the_edge, framing_floor, image_adheres, measure_size
+from soralite.eval.sizes import (cut_by_the_edge, framing_floor, image_adheres, measure_size,
+                                 motions_misread)
 from soralite.models import num_tokens
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
@@ -110,6 +111,23 @@ def test_measure_size_reports_adherence_framing_and_the_worlds_floor(mix_run):
             assert r[key]["n"] == 4 and 0 <= r[key]["share"] <= 1
             lo, hi = r[key]["ci95"]
             assert lo <= r[key]["share"] <= hi
+        if size[0] == 1:
+            assert r["attributes"] == {} and r["motions_misread"] == {}
+        else:
+            assert set(r["attributes"]) == {"colour", "shape", "motion", "no_extra"}
+            assert r["attributes"]["motion"]["share"] >= r["adherence"]["share"]
+            assert all(" -> " in k and v >= 1 for k, v in r["motions_misread"].items())
+
+
+def test_motions_misread_counts_each_asked_motion_read_as_another():
+    def row(caption, *objects):
+        return {"caption": caption, "objects": [dict(present=p, motion=m, motion_ok=ok) for p, m, ok in objects]}
+    per = [row("a red circle moving down", (True, "falling", False)),
+           row("a blue square moving down", (True, "falling", False)),
+           row("a red circle moving up and a blue square moving left",
+               (True, "moving up", True), (True, "standing still", False)),
+           row("a green triangle moving right", (False, None, False))]      # missing: not a misread
+    assert motions_misread(per) == {"moving down -> falling": 2, "moving left -> standing still": 1}
 
 
 def test_eval_sizes_command_prints_trained_and_untrained_sizes(mix_run, capsys):

@@ -1,7 +1,8 @@
 """Native sizes, measured (notebook 10; `soralite eval-sizes`): adherence at every size a model
 makes, images included, and the framing claim of the Sora report.
 
-A clip adheres as `soralite.world.score_clips` says; an image (one frame) cannot show motion, so
+A clip adheres as `soralite.world.score_clips` says (its attributes are reported apart, with the
+motions the tracker read in place of the ones asked for); an image (one frame) cannot show motion, so
 for images the figure is colour, shape and no extra object. *Framing*: the world always starts
 an object wholly inside the frame, so a first frame whose object touches the frame's edge (or is
 missing) shows its subject cut, the failure the report attributes to training on square crops.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections import Counter
 
 import numpy as np
 
@@ -71,13 +73,31 @@ def measure_size(pipe: Pipeline, size: tuple[int, int, int], n: int = 48, seed: 
     with warnings.catch_warnings(), pipe.policy_suspended():   # the world's own prompts, measured
         warnings.simplefilter("ignore", HeldOutWarning)
         clips = pipe.generate(prompts, seed=seed, frames=frames, height=height, width=width)
+    attributes, misread = {}, {}
     if frames == 1:
         adheres = [image_adheres(c, p) for c, p in zip(clips, prompts)]
     else:
-        adheres = [r["adheres"] for r in score_clips(clips, prompts)["per_clip"]]
+        per = score_clips(clips, prompts)["per_clip"]
+        adheres = [r["adheres"] for r in per]
+        attributes = {k: _share([r[k] for r in per]) for k in ("colour", "shape", "motion", "no_extra")}
+        misread = motions_misread(per)
     return {"size": "x".join(map(str, size)), "adherence": _share(adheres),
+            "attributes": attributes, "motions_misread": misread,
             "cut_in_first_frame": _share([cut_by_the_edge(c, p) for c, p in zip(clips, prompts)]),
             "world_floor": framing_floor(pipe.config.world, size, n, seed)}
+
+
+def motions_misread(per_clip: list[dict]) -> dict[str, int]:
+    """How often each motion asked for was read as another, `{"moving down -> falling": 3}`,
+    over the objects of `score_clips`'s `per_clip` rows that are present with the wrong motion."""
+    counts = Counter(f"{o_asked} -> {o['motion']}" for r in per_clip
+                     for o_asked, o in zip(_asked_motions(r["caption"]), r["objects"])
+                     if o["present"] and not o["motion_ok"])
+    return dict(counts.most_common())
+
+
+def _asked_motions(caption: str) -> list[str]:
+    return [o.motion for o in parse_prompt(caption).objects]
 
 
 def measure_sizes(pipe: Pipeline, sizes=None, n: int = 48, seed: int = 0,
@@ -103,4 +123,5 @@ def _trained(pipe: Pipeline) -> list[str]:
     return [f"{w.frames}x{w.height}x{w.width}"]
 
 
-__all__ = ["image_adheres", "cut_by_the_edge", "framing_floor", "measure_size", "measure_sizes", "EXTRAPOLATE"]
+__all__ = ["image_adheres", "cut_by_the_edge", "framing_floor", "measure_size", "measure_sizes",
+           "motions_misread", "EXTRAPOLATE"]
