@@ -12,10 +12,12 @@ from soralite.cli import main
 from soralite.config import get_config
 from soralite.diffusion import (TASKS, Known, diffusion_loss, draw_tasks, make_scheduler,
                                 next_window, parse_tasks, sample)
+from soralite.eval.tasks import long_row
 from soralite.models import Denoiser, DiT
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
-from soralite.world import render_prompt
+from soralite.world import render, render_prompt, track_clip
+from soralite.world.scenes import ObjectTruth, SceneTruth
 
 PROMPT = "a red circle moving left"
 
@@ -286,3 +288,31 @@ def test_every_command_runs(pipe, tmp_path, capsys):
     assert "no clip file" in capsys.readouterr().err
     assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "animate", "--quiet"]) == 0
     assert "first_frame_psnr_db" in json.loads(capsys.readouterr().out)["animate"]
+
+
+def _circle_path(cx, shape="circle"):
+    """A large red object of `shape` along the centre path `cx` (one value a frame), mid-height,
+    rendered by the world."""
+    cx = np.asarray(cx, float)
+    obj = ObjectTruth("red", shape, "large", "moving left", 10, 0.03, cx, np.full(len(cx), 16.0))
+    return render(SceneTruth(len(cx), 32, 32, [obj]))
+
+
+def test_a_long_videos_identity_is_read_where_the_object_is_whole():
+    # a circle that crosses to the left edge and is held there, half cut, for the last 32 frames;
+    # while cut it is drawn as a square: a misreading that only the cut frames carry
+    path = np.r_[np.linspace(16, 6, 16), np.full(32, 2.0)]
+    clip = np.concatenate([_circle_path(path[:16]), _circle_path(path[16:], "square")])
+    row = long_row(track_clip(clip).tracks["red"], (32, 32), window=16)
+    assert row["same_whole"] and not row["same_every_frame"]
+    assert row["held_at_an_edge"] and row["gone_at_the_end"] == 0 and not row["back"]
+    # the shape changes while the object is whole: identity lost in both readings
+    clip = np.concatenate([_circle_path(np.full(16, 16.0)), _circle_path(np.full(16, 16.0), "triangle")])
+    row = long_row(track_clip(clip).tracks["red"], (32, 32), window=16)
+    assert not row["same_whole"] and not row["same_every_frame"] and not row["held_at_an_edge"]
+    # an object that leaves for good: gone at the end, not held
+    path = np.r_[np.linspace(16, -8, 24), np.full(8, -20.0)]
+    row = long_row(track_clip(_circle_path(path)).tracks["red"], (32, 32), window=16)
+    assert row["gone_at_the_end"] >= 8 and not row["held_at_an_edge"] and row["same_whole"]
+    assert long_row(None, (32, 32), 16) == {"seen": False, "same_whole": False, "same_every_frame": False,
+                                            "gone_at_the_end": None, "back": False, "held_at_an_edge": False}

@@ -208,40 +208,75 @@ def measure_loop(pipe: Pipeline, n: int = 48, seed: int = 0) -> dict:
 
 def measure_long(pipe: Pipeline, n: int = 24, seed: int = 0, frames: int | None = None) -> dict:
     """Videos of `frames` frames (default 10x the training length) by the sliding window:
-    identity (colour and shape) wherever the object is seen, objects from nowhere, the step at
-    each window seam against a typical step, and what happens once the object leaves the frame."""
+    identity (colour and shape) wherever the object is seen whole (clear of the frame's edges:
+    the tracker reads the shape of a cut object from its visible part, see `long_row`; the
+    reading of every frame, cut ones included, is reported too), objects from nowhere, the step
+    at each window seam against a typical step, and what happens once the object reaches an
+    edge: it leaves, or it is held there to the end."""
     prompts = generate(pipe.config.world, n, seed=stream_seed(seed, "tasks") + 2).captions
     frames = frames or LONG_TIMES * pipe.config.world.frames
     out = pipe.generate(prompts, seed=seed, frames=frames)
     W, c = pipe.latent_frames(None), pipe.vae.temporal_compression
     o = pipe.config.train.window_overlap
     seams = [(W + k * (W - o)) * c for k in range(frames // c) if (W + k * (W - o)) * c < frames]
-    same, nowhere, seam_ratio, gone_frames, back = [], [], [], [], []
+    rows, nowhere, seam_ratio = [], [], []
     for clip, p in zip(out, prompts):
         colour = parse_prompt(p).objects[0].colour
         ct = track_clip(clip)
         tr = ct.tracks.get(colour)
         others = [k for k, t in ct.tracks.items() if k != colour and t.present.mean() > 0.05]
         nowhere.append(bool(others))
+        row = long_row(tr, clip.shape[1:3], W * c)
+        rows.append(row)
         if tr is None:
-            same.append(False)
             continue
-        shapes = [s for s in tr.shapes if s]
-        same.append(len(set(shapes)) <= 1 or shapes.count(max(set(shapes), key=shapes.count)) >= 0.95 * len(shapes))
         steps = np.linalg.norm(np.diff(tr.centroid, axis=0), axis=1)
         typical = np.nanmedian(steps) if np.isfinite(steps).any() else np.nan
         at = [steps[s - 1] for s in seams if s - 1 < len(steps) and np.isfinite(steps[s - 1])]
         if at and np.isfinite(typical):
             seam_ratio.append(float(np.median(at)) / max(typical, 0.5))
-        seen = np.flatnonzero(tr.present)
-        last = seen[-1] if len(seen) else -1
-        gone_frames.append(len(clip) - 1 - last)
-        back.append(bool(len(seen) and (np.diff(seen) > 4).any()))         # gone a while, then back
+    seen = [r for r in rows if r["seen"]]
+    gone = [r["gone_at_the_end"] for r in seen]
     return {"n": n, "frames": frames, "windows": 1 + len(seams),
-            "identity_kept": _share(same), "object_from_nowhere": _share(nowhere),
+            "identity_kept": _share(r["same_whole"] for r in rows),
+            "identity_kept_every_frame": _share(r["same_every_frame"] for r in rows),
+            "object_from_nowhere": _share(nowhere),
             "seam_step_over_typical_median": round(float(np.median(seam_ratio)), 3) if seam_ratio else None,
-            "frames_without_the_object_at_the_end_median": int(np.median(gone_frames)) if gone_frames else None,
-            "reappears_after_an_absence": _share(back)}
+            "frames_without_the_object_at_the_end_median": int(np.median(gone)) if gone else None,
+            "reappears_after_an_absence": _share(r["back"] for r in seen),
+            "held_at_an_edge": _share(r["held_at_an_edge"] for r in seen)}
+
+
+EDGE_MARGIN = 1       # px: an object whose box comes this close to the frame's edge is cut by it
+
+
+def _same_shape(shapes) -> bool:
+    """One shape in at least 95% of the readings (or none read at all)."""
+    shapes = [s for s in shapes if s]
+    return len(set(shapes)) <= 1 or shapes.count(max(set(shapes), key=shapes.count)) >= 0.95 * len(shapes)
+
+
+def long_row(track, hw: tuple[int, int], window: int) -> dict:
+    """One long video's object (`track`, the tracker's track of the prompt's colour, or None):
+    the same shape in the frames where it is whole (its box at least `EDGE_MARGIN` px inside
+    the frame; False where it never is) and in every frame; whether it is gone at the end and for how many frames, or
+    came back after an absence; and whether it is held at an edge, in view and cut by the
+    frame in each of the last `window` frames."""
+    if track is None:
+        return {"seen": False, "same_whole": False, "same_every_frame": False, "gone_at_the_end": None,
+                "back": False, "held_at_an_edge": False}
+    H, W = hw
+    x0, y0, x1, y1 = track.bbox.T                                          # (T,) each, -1 where absent
+    whole = track.present & (x0 >= EDGE_MARGIN) & (y0 >= EDGE_MARGIN) & \
+        (x1 <= W - EDGE_MARGIN) & (y1 <= H - EDGE_MARGIN)
+    seen = np.flatnonzero(track.present)
+    tail = slice(len(track.present) - window, None)
+    return {"seen": bool(len(seen)),
+            "same_whole": bool(whole.any()) and _same_shape(s for s, w in zip(track.shapes, whole) if w),
+            "same_every_frame": _same_shape(track.shapes),
+            "gone_at_the_end": int(len(track.present) - 1 - seen[-1]) if len(seen) else None,
+            "back": bool(len(seen) and (np.diff(seen) > 4).any()),         # gone a while, then back
+            "held_at_an_edge": bool(track.present[tail].all() and not whole[tail].any())}
 
 
 MEASURES = {"animate": measure_animate, "extend": measure_extend, "connect": measure_connect,
@@ -265,4 +300,5 @@ def evaluate_tasks(pipe: Pipeline, names=None, n: int = 48, seed: int = 0, log=p
 
 
 __all__ = ["MEASURES", "evaluate_tasks", "measure_animate", "measure_extend", "measure_connect",
-           "measure_edit", "measure_loop", "measure_long", "EDIT_STRENGTHS", "LONG_TIMES"]
+           "measure_edit", "measure_loop", "measure_long", "long_row", "EDGE_MARGIN",
+           "EDIT_STRENGTHS", "LONG_TIMES"]
