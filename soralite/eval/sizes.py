@@ -21,7 +21,7 @@ from soralite.eval.adherence import share_of
 from soralite.language import HeldOutWarning, parse_prompt
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_epoch, stream_seed
-from soralite.world import generate, score_clips, track_clip
+from soralite.world import clear_of_frame, generate, score_clips, track_clip
 
 EXTRAPOLATE = ((16, 32, 64), (16, 64, 64))   # sizes no preset trains on, measured as extrapolation
 
@@ -48,10 +48,7 @@ def cut_by_the_edge(clip: np.ndarray, prompt: str) -> bool:
     tracks = track_clip(clip[:1]).tracks
     for o in parse_prompt(prompt).objects:
         tr = tracks.get(o.colour)
-        if tr is None or not tr.present[0]:
-            return True
-        x0, y0, x1, y1 = tr.bbox[0]
-        if x0 <= 0 or y0 <= 0 or x1 >= W or y1 >= H:
+        if tr is None or not clear_of_frame(tr, H, W)[0]:
             return True
     return False
 

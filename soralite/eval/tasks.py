@@ -19,7 +19,7 @@ from soralite.eval.adherence import share_of
 from soralite.language import HeldOutWarning
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_seed
-from soralite.world import (clip_rng, generate, parse_prompt, render, sample_scene, score_clips,
+from soralite.world import (clear_of_frame, clip_rng, generate, parse_prompt, render, sample_scene, score_clips,
                             track_clip)
 
 EDIT_STRENGTHS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -247,9 +247,6 @@ def measure_long(pipe: Pipeline, n: int = 24, seed: int = 0, frames: int | None 
             "held_at_an_edge": _share(r["held_at_an_edge"] for r in seen)}
 
 
-EDGE_MARGIN = 1       # px: an object whose box comes this close to the frame's edge is cut by it
-
-
 def _same_shape(shapes) -> bool:
     """One shape in at least 95% of the readings (or none read at all)."""
     shapes = [s for s in shapes if s]
@@ -258,17 +255,14 @@ def _same_shape(shapes) -> bool:
 
 def long_row(track, hw: tuple[int, int], window: int) -> dict:
     """One long video's object (`track`, the tracker's track of the prompt's colour, or None):
-    the same shape in the frames where it is whole (its box at least `EDGE_MARGIN` px inside
-    the frame; False where it never is) and in every frame; whether it is gone at the end and for how many frames, or
+    the same shape in the frames where it is whole (its box touches no edge of the frame,
+    `clear_of_frame`; False where it never is) and in every frame; whether it is gone at the end and for how many frames, or
     came back after an absence; and whether it is held at an edge, in view and cut by the
     frame in each of the last `window` frames."""
     if track is None:
         return {"seen": False, "same_whole": False, "same_every_frame": False, "gone_at_the_end": None,
                 "back": False, "held_at_an_edge": False}
-    H, W = hw
-    x0, y0, x1, y1 = track.bbox.T                                          # (T,) each, -1 where absent
-    whole = track.present & (x0 >= EDGE_MARGIN) & (y0 >= EDGE_MARGIN) & \
-        (x1 <= W - EDGE_MARGIN) & (y1 <= H - EDGE_MARGIN)
+    whole = clear_of_frame(track, *hw)                                      # (T,)
     seen = np.flatnonzero(track.present)
     tail = slice(len(track.present) - window, None)
     return {"seen": bool(len(seen)),
@@ -300,5 +294,5 @@ def evaluate_tasks(pipe: Pipeline, names=None, n: int = 48, seed: int = 0, log=p
 
 
 __all__ = ["MEASURES", "evaluate_tasks", "measure_animate", "measure_extend", "measure_connect",
-           "measure_edit", "measure_loop", "measure_long", "long_row", "EDGE_MARGIN",
+           "measure_edit", "measure_loop", "measure_long", "long_row",
            "EDIT_STRENGTHS", "LONG_TIMES"]

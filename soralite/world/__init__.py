@@ -23,7 +23,8 @@ from soralite.world.scenes import (ObjectTruth, SceneTruth, clear_of_wall, objec
                                    sample_scene, wall_columns)
 from soralite.world.scoring import (agreement, is_held_out, read_captions, score_clip, score_clips,
                                     score_folder, summarize)
-from soralite.world.tracker import WALL, ClipTracks, Track, classify_shape, label_pixels, track_clip
+from soralite.world.tracker import (WALL, ClipTracks, Track, classify_shape, clear_of_frame, label_pixels,
+                                    track_clip)
 
 __all__ = ["VOCABULARY", "WALL_PHRASE", "ObjectSpec", "PromptError", "PromptSpec",
            "check_prompt_in_world", "parse_prompt", "caption", "describe", "caption_from_attributes",

@@ -189,5 +189,11 @@ def _motion(tr: Track, m: int) -> tuple[str | None, np.ndarray]:
 
 
 
-__all__ = ["label_pixels", "Track", "ClipTracks", "classify_shape", "track_clip", "WALL",
+def clear_of_frame(track: Track, height: int, width: int) -> np.ndarray:
+    """(T,) bool: the object is in view and its box touches none of the frame's edges (whole)."""
+    x0, y0, x1, y1 = track.bbox.T                                          # (T,) each, -1 where absent
+    return track.present & (x0 > 0) & (y0 > 0) & (x1 < width) & (y1 < height)
+
+
+__all__ = ["label_pixels", "Track", "ClipTracks", "classify_shape", "track_clip", "clear_of_frame", "WALL",
            "PRESENT_SHARE", "EXTRA_SHARE", "STILL_SPEED"]
