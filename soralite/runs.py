@@ -57,7 +57,7 @@ RESUMABLE_FIELDS: dict[str, tuple[str, ...]] = {
               "eval_held_out_clips", "window_overlap", "context_noise", "edit_strength"),
 }
 # train settings that only the VAE stage reads, and those both stages read
-VAE_TRAIN_FIELDS = ("vae_batch_size", "vae_lr")
+VAE_TRAIN_FIELDS = ("vae_batch_size", "vae_lr", "vae_precision")
 SHARED_TRAIN_FIELDS = ("weight_decay", "grad_clip", "data")   # data: train.data, a folder of clips
 
 

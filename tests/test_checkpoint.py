@@ -213,6 +213,39 @@ def test_train_vae_saves_a_loadable_checkpoint_with_a_measured_scale(tmp_path):
         assert k == k2 and torch.equal(v, v2)
 
 
+def test_vae_precision_trains_under_bf16_where_asked_and_records_it(tmp_path, monkeypatch):
+    import soralite.runtime as rt
+    from soralite.train import train_vae
+
+    fp32 = train_vae(smoke_cfg(), tmp_path / "fp32", progress=False)
+    bf16 = train_vae(smoke_cfg(**{"train.vae_precision": "bf16"}), tmp_path / "bf16", progress=False)
+    assert load_pretrained(tmp_path / "fp32").meta["precision"] == "fp32"
+    assert load_pretrained(tmp_path / "bf16").meta["precision"] == "bf16"
+    # the same init, data and noise: only the forward's precision differs, and it shows
+    assert any(not torch.equal(v, bf16.state_dict()[k]) for k, v in fp32.state_dict().items())
+    assert all(v.dtype == torch.float32 for v in bf16.state_dict().values())   # fp32 master weights
+    # "auto" is bf16 exactly where the CPU multiplies bf16 natively (AMX)
+    cpu, cfg = torch.device("cpu"), smoke_cfg(**{"train.vae_precision": "auto"})
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert rt.vae_precision(cfg, cpu) == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert rt.vae_precision(cfg, cpu) == "fp32"
+    with pytest.raises(ValueError, match="vae_precision.*auto.*fp32.*bf16"):
+        smoke_cfg(**{"train.vae_precision": "fp16"})
+
+
+def test_a_vae_saved_before_vae_precision_existed_fits_the_fp32_default(tmp_path):
+    from soralite.runs import check_stage
+    from soralite.train.vae_stage import saved_config, train_vae
+
+    train_vae(smoke_cfg(), tmp_path / "vae", progress=False)
+    saved = saved_config(load_pretrained(tmp_path / "vae"))
+    saved["train"].pop("vae_precision")                  # as an older kit wrote it
+    check_stage(saved, smoke_cfg(), "vae", tmp_path)     # fits: the default keeps fp32
+    with pytest.raises(ConfigMismatchError, match="vae_precision"):
+        check_stage(saved, smoke_cfg(**{"train.vae_precision": "bf16"}), "vae", tmp_path)
+
+
 def test_resume_continues_the_same_run(tmp_path):
     from soralite.train import train_vae
 

@@ -252,7 +252,8 @@ class DiagonalGaussian:
 
     def kl(self) -> torch.Tensor:
         """KL(q || N(0, I)) per latent element, averaged over everything but the batch: (B,)."""
-        kl = 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar)
+        mean, logvar = self.mean.float(), self.logvar.float()   # fp32 also under bf16 autocast
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
         return kl.flatten(1).mean(1)
 
 

@@ -33,7 +33,7 @@ from soralite.models import VideoVAE
 from soralite.runs import (SHARED_TRAIN_FIELDS, VAE_DIR, VAE_TRAIN_FIELDS, RunLock, check_stage,
                            move_aside, stage_mismatch_help)
 from soralite.seeds import stream_epoch, stream_seed
-from soralite.runtime import Distributed
+from soralite.runtime import Distributed, vae_autocast, vae_precision
 from soralite.train.folder import clips_for
 from soralite.train.loop import fit
 
@@ -57,6 +57,7 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, posterior, kl_weight: float, 
     MSE alone is what PSNR measures, and it weighs the few large errors (at the edges of shapes)
     above the many tiny ones (on the black background); in trials on the tiny world it reached a
     given PSNR in fewer steps than L1 + MSE."""
+    recon = recon.float()                          # fp32 also when the forward ran in bf16
     mse = F.mse_loss(recon, x)                     # recon, x: (B, 3, T, H, W)
     l1 = F.l1_loss(recon, x)
     kl = posterior.kl().mean()
@@ -122,6 +123,7 @@ def save_vae_checkpoint(directory: str | Path, vae: VideoVAE, cfg: Config, step:
     extra: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
     info: dict[str, Any] = {"kind": "vae", "step": step, "complete": step >= cfg.train.vae_steps,
                             "seed": cfg.seed, "preset": cfg.name,
+                            "precision": vae_precision(cfg, next(vae.parameters()).device),
                             "world": dataclasses.asdict(cfg.world), "train": _train_settings(cfg),
                             **scale, **(meta or {})}
     if optimizer is not None:
@@ -146,21 +148,24 @@ class VAEStage:
         self.out, self.history, self.elapsed, self.device = out, history, elapsed, device
         self.fwd, self.dist = fwd or vae, dist or Distributed()
         self.t0, self.running_psnr, self.posterior = time.perf_counter(), None, None
+        self.autocast = vae_autocast(cfg, device)             # train.vae_precision
 
     def loss(self, step: int):
         cfg = self.cfg
         if not self.dist.active:
             x = training_clips(cfg, step).to(self.device)                # (B, 3, T, H, W)
-            recon, self.posterior = self.vae(x, sample=True, generator=self.noise)
+            with self.autocast:
+                recon, self.posterior = self.vae(x, sample=True, generator=self.noise)
         else:                                      # this process's share of the global batch
             shard = self.dist.shard(cfg.train.vae_batch_size)
             x = training_clips(cfg, step, shard).to(self.device)         # (B / n, 3, T, H, W)
             latent = self.vae.latent_shape(*x.shape[2:])
             eps = torch.randn((cfg.train.vae_batch_size, *latent), generator=self.noise,
                               device=self.noise.device)[shard]           # the global draw, shared out
-            recon, self.posterior = self.fwd(x, sample=True, noise=eps)
+            with self.autocast:
+                recon, self.posterior = self.fwd(x, sample=True, noise=eps)
         loss, parts = vae_loss(recon, x, self.posterior, cfg.vae.kl_weight, cfg.vae.l1_weight)
-        return loss, {"parts": parts, "psnr": psnr(recon.detach(), x)}
+        return loss, {"parts": parts, "psnr": psnr(recon.detach().float(), x)}
 
     def after_step(self, step: int, info: dict) -> dict:
         p, parts = self.dist.mean(info["psnr"]), {k: self.dist.mean(v) for k, v in info["parts"].items()}
@@ -175,7 +180,7 @@ class VAEStage:
         if self.out is None:
             return
         meta = {"history": self.history, "seconds": self.elapsed + time.perf_counter() - self.t0}
-        latents = None if stopping else self.posterior.mean             # along the way: a quick scale
+        latents = None if stopping else self.posterior.mean.float()     # along the way: a quick scale
         save_vae_checkpoint(self.out, self.vae, self.cfg, step, self.optimizer, self.noise, meta,
                             latents=latents)
 
