@@ -39,7 +39,8 @@ def native_bf16(device: torch.device) -> bool:
     bf16 is emulated and slower)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.cpu._is_amx_tile_supported()
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)    # a private probe: absent, no AMX
+    return device.type == "cpu" and amx is not None and bool(amx())
 
 
 def vae_precision(cfg: Config, device: torch.device) -> str:
