@@ -277,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="guidance scale, a finite number: 1 no guidance, 0 unconditional "
                         "(default: the config's)")
     p.add_argument("--frames", type=_int_at_least(1), default=None,
-                   help="frames of each clip (default the training length); longer clips are made "
-                        "by a sliding window; 1 makes an image (write it as .png)")
+                   help="frames of each clip (default the training length); clips longer than "
+                        "the longest it trained on are made by a sliding window; 1 makes an image "
+                        "(write it as .png)")
     p.add_argument("--height", type=_int_at_least(1), default=None,
                    help="frame height in pixels (default the checkpoint's); any size the patch divides")
     p.add_argument("--width", type=_int_at_least(1), default=None,

@@ -587,7 +587,8 @@ def validate(cfg: Config) -> None:
     c.number("eval_held_out_clips", 0, integer=True)
     parse_tasks(tc.tasks)
     c.number("window_overlap", 0, integer=True)
-    t_latent = 1 if w.frames == 1 else w.frames // v.temporal_compression
+    longest = window_frames(cfg)
+    t_latent = 1 if longest == 1 else longest // v.temporal_compression
     if tc.window_overlap >= max(1, t_latent):
         c.fail("window_overlap", f"in 0 .. {max(0, t_latent - 1)} (latent frames of a window of "
                                  f"{t_latent})")
@@ -710,6 +711,14 @@ def parse_sizes(spec: str) -> dict[tuple[int, int, int], float]:
                              f"a weight > 0, e.g. 16x32x48:1")
         sizes[size] = sizes.get(size, 0.0) + w
     return sizes
+
+
+def window_frames(cfg: Config) -> int:
+    """Frames of one sampling window: the longest clips `cfg` trains on (`train.sizes`, else the
+    world's), so that every size the model trained on is sampled whole, in one window, and only
+    longer videos slide windows (`Pipeline.window`)."""
+    sizes = parse_sizes(cfg.train.sizes)
+    return max(f for f, _, _ in sizes) if sizes else cfg.world.frames
 
 
 def size_problem(cfg: Config, frames: int, height: int, width: int) -> str | None:

@@ -22,7 +22,7 @@ from soralite.checkpoint import (CheckpointError, CheckpointNotFoundError, check
                                  load_pretrained, load_state_dict_strict, save_pretrained,
                                  saved_weights_sha256, weights_sha256)
 from soralite import verbs
-from soralite.config import HELD_OUT, Config, size_problem
+from soralite.config import HELD_OUT, Config, size_problem, window_frames
 from soralite.diffusion import Known, make_scheduler, model_time, next_window, sample
 from soralite.language import HeldOutWarning, PromptError, is_descriptive, parse_caption, parse_prompt
 from soralite.models import Denoiser, VideoVAE, count_parameters, encode_clips, latent_shape
@@ -301,8 +301,9 @@ class Pipeline:
 
     @property
     def window(self) -> int:
-        """Latent frames of one window: the training clips' (longer videos slide windows)."""
-        return latent_shape(self.config)[1]
+        """Latent frames of one window: the longest clips the model trained on (`train.sizes`,
+        else the world's); a size it trained on is sampled whole, longer videos slide windows."""
+        return self.latent_frames(window_frames(self.config))
 
     @torch.no_grad()
     def sample_latents(self, prompts: list[str], frames: int, generator: torch.Generator,
@@ -346,7 +347,7 @@ class Pipeline:
                      generator: torch.Generator, steps: int, guidance: float, scheduler,
                      direction: str = "forward", progress: bool = False) -> torch.Tensor:
         """Make every latent frame of `timeline (N, C, L, h, w)` that `known (L,)` marks False, window
-        by window (`soralite.diffusion.next_window`): each window of the training length holds
+        by window (`soralite.diffusion.next_window`): each window of `window` latent frames holds
         the frames it makes and the known or already made frames around them, which it is
         conditioned on. This is extension, connection, filling and long videos at once."""
         known = torch.as_tensor(known, dtype=torch.bool).clone()           # (L,)
@@ -370,7 +371,7 @@ class Pipeline:
                          height: int | None = None, width: int | None = None):
         """Scaled latents `(N, C, t, h, w)` for the prompts (and the `Trajectory` if asked);
         `scheduler` samples instead of `pipe.scheduler` for this call; any size `frames x height
-        x width` the patch divides (`size`); `frames` longer than the training clips are made by
+        x width` the patch divides (`size`); `frames` longer than `window` are made by
         a sliding window (`fill_latents`)."""
         prompts = self.check_prompts(prompts, allow_empty)
         seed, steps, guidance, scheduler = self._sampling(seed, steps, guidance, scheduler)
@@ -381,7 +382,8 @@ class Pipeline:
                                        return_trajectory=return_trajectory, progress=progress,
                                        batch_size=batch_size, hw=(h, w))
         if return_trajectory:
-            raise ValueError(f"return_trajectory needs one window: frames <= {self.config.world.frames}")
+            raise ValueError(f"return_trajectory needs one window: frames <= "
+                             f"{window_frames(self.config)}")
         timeline = torch.zeros(len(prompts), C, T, h, w)
         return self.fill_latents(timeline, torch.zeros(T, dtype=torch.bool), prompts, generator,
                                  steps, guidance, scheduler, progress=progress)
@@ -422,9 +424,9 @@ class Pipeline:
         `steps` and `guidance` (the guidance_scale) default to `config.train.sample_steps` and
         `config.train.guidance_scale`; `scheduler` (any of `soralite.diffusion`) samples instead
         of `pipe.scheduler`. `frames` (default: the training length; 1 or a multiple of the
-        VAE's temporal compression) longer than the training clips are made by a sliding window
-        in which each window is conditioned on the last `train.window_overlap` latent frames of
-        the one before. `frames`, `height`, `width` ask for any size the patch divides
+        VAE's temporal compression) longer than the longest clips it trained on (`window`) are
+        made by a sliding window in which each window is conditioned on the last
+        `train.window_overlap` latent frames of the one before. `frames`, `height`, `width` ask for any size the patch divides
         (notebook 10); `frames=1` gives images `(N, 1, H, W, 3)`, and each size samples with the
         flow shift of its token count. With `return_trajectory`, returns `(clips, trajectory)`, the sampler's
         `Trajectory` of scaled latents. `allow_empty` accepts the empty prompt "" (an

@@ -203,7 +203,7 @@ def loop(pipe, prompts, frames: int | None = None, seed: int = 0, steps=None, gu
     `connect` makes one, from the first part's end into its own start."""
     prompts = pipe.check_prompts(prompts)
     L = pipe.latent_frames(frames)
-    W = latent_shape(pipe.config)[1]
+    W = pipe.window
     if L < 2:
         raise ValueError("a loop needs at least two latent frames (frames >= 2 x the VAE's "
                          "temporal compression)")
@@ -233,11 +233,11 @@ def edit(pipe, clips, prompts, strength: float | None = None, seed: int = 0, ste
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
         raise ValueError(f"strength must be a number in [0, 1], the share of the schedule that is "
                          f"re-run (got {strength!r})")
-    W = latent_shape(pipe.config)[1]
+    W = pipe.window
     z = pipe.encode_clips(x)                                                # (N, C, T / c, h, w)
     if z.shape[2] > W:
         raise ValueError(f"edit takes clips of up to {W * pipe.vae.temporal_compression} frames "
-                         f"(the training length); got {x.shape[1]}")
+                         f"(the longest training clips); got {x.shape[1]}")
     seed, steps, guidance, scheduler = pipe._sampling(seed, steps, guidance, None)
     generator = torch.Generator().manual_seed(seed)
     out = pipe.sample_latents(prompts, z.shape[2], generator, steps, guidance, scheduler,

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from soralite.cli import main
-from soralite.config import get_config
+from soralite.config import get_config, window_frames
 from soralite.diffusion import make_scheduler
 from soralite.eval.sizes import (cut_by_the_edge, framing_floor, image_adheres, measure_size,
                                  motions_misread)
-from soralite.models import num_tokens
+from soralite.models import Denoiser, VideoVAE, num_tokens
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
 from soralite.train.buckets import MIN_POOL, SizeMix
@@ -100,6 +100,39 @@ def test_a_mix_run_makes_every_size_and_an_image(mix_run):
         assert clips.shape == (1, frames, h, w, 3) and clips.dtype == np.uint8
     a = pipe.generate([PROMPT], seed=3, frames=4, height=16, width=24)
     assert np.array_equal(a, pipe.generate([PROMPT], seed=3, frames=4, height=16, width=24))
+
+
+def _windows(pipe, monkeypatch) -> list[int]:
+    """Record how many windows each `fill_latents` call of `pipe` slides (0: sampled whole)."""
+    calls, fill = [], pipe.fill_latents
+
+    def counting(timeline, known, *args, **kw):
+        calls.append(timeline.shape[2])
+        return fill(timeline, known, *args, **kw)
+    monkeypatch.setattr(pipe, "fill_latents", counting)
+    return calls
+
+
+def test_a_size_it_trained_on_is_sampled_whole_and_only_longer_clips_slide(monkeypatch):
+    torch.manual_seed(0)
+    cfg = get_config("smoke", {"train.sizes": "8x16x16:1,4x16x16:1", "train.window_overlap": 3})
+    assert window_frames(cfg) == 8                                # the longest clips it trains on
+    pipe = Pipeline(cfg, VideoVAE(cfg.vae), Denoiser(cfg))
+    assert pipe.window == 4                                       # latent frames
+    calls = _windows(pipe, monkeypatch)
+    assert pipe.generate([PROMPT], seed=0, frames=8).shape == (1, 8, 16, 16, 3)
+    assert calls == []                                            # one window: no seams
+    assert pipe.generate([PROMPT], seed=0, frames=12).shape == (1, 12, 16, 16, 3)
+    assert calls == [6]                                           # longer: the sliding window
+
+    plain = get_config("smoke")                                   # the world's size alone
+    assert window_frames(plain) == plain.world.frames == 4
+    pipe = Pipeline(plain, VideoVAE(plain.vae), Denoiser(plain))
+    calls = _windows(pipe, monkeypatch)
+    pipe.generate([PROMPT], seed=0, frames=8)
+    assert pipe.window == 2 and calls == [4]
+    with pytest.raises(ValueError, match="window_overlap must be in 0 .. 1"):
+        get_config("smoke", {"train.window_overlap": 3})        # a window of 2 latent frames
 
 
 def test_measure_size_reports_adherence_framing_and_the_worlds_floor(mix_run):

@@ -216,7 +216,7 @@ def measure_long(pipe: Pipeline, n: int = 24, seed: int = 0, frames: int | None 
     prompts = generate(pipe.config.world, n, seed=stream_seed(seed, "tasks") + 2).captions
     frames = frames or LONG_TIMES * pipe.config.world.frames
     out = pipe.generate(prompts, seed=seed, frames=frames)
-    W, c = pipe.latent_frames(None), pipe.vae.temporal_compression
+    W, c = pipe.window, pipe.vae.temporal_compression
     o = pipe.config.train.window_overlap
     seams = [(W + k * (W - o)) * c for k in range(frames // c) if (W + k * (W - o)) * c < frames]
     rows, nowhere, seam_ratio = [], [], []
