@@ -126,7 +126,7 @@ def bench_dit(repeats: int = 5, cfg=None, steps: int = 5) -> dict:
     return out
 
 
-DEFAULT_MIX = "16x32x32:3,16x32x48:1,16x48x32:1,8x32x32:1,32x32x32:1,1x32x32:1"
+DEFAULT_MIX = "16x32x32:3,16x32x48:1,16x48x32:1,8x32x32:1,32x32x32:3,1x32x32:1"
 
 
 def bench_sizes(repeats: int = 5, cfg=None, steps: int = 3) -> dict:
