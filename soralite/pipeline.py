@@ -426,8 +426,8 @@ class Pipeline:
         of `pipe.scheduler`. `frames` (default: the training length; 1 or a multiple of the
         VAE's temporal compression) longer than the longest clips it trained on (`window`) are
         made by a sliding window in which each window is conditioned on the last
-        `train.window_overlap` latent frames of the one before. `frames`, `height`, `width` ask for any size the patch divides
-        (notebook 10); `frames=1` gives images `(N, 1, H, W, 3)`, and each size samples with the
+        `train.window_overlap` latent frames of the one before. `frames`, `height`, `width` ask
+        for any size the patch divides (notebook 10); `frames=1` gives images `(N, 1, H, W, 3)`, and each size samples with the
         flow shift of its token count. With `return_trajectory`, returns `(clips, trajectory)`, the sampler's
         `Trajectory` of scaled latents. `allow_empty` accepts the empty prompt "" (an
         unconditional sample); see `check_prompts`. `upsample` first turns each standard prompt

@@ -103,7 +103,7 @@ def test_a_mix_run_makes_every_size_and_an_image(mix_run):
 
 
 def _windows(pipe, monkeypatch) -> list[int]:
-    """Record how many windows each `fill_latents` call of `pipe` slides (0: sampled whole)."""
+    """Record the latent frames of each `fill_latents` call of `pipe` (no call: sampled whole)."""
     calls, fill = [], pipe.fill_latents
 
     def counting(timeline, known, *args, **kw):
