@@ -144,6 +144,12 @@ VERB_HELP = [
 ]
 
 
+def _history_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--history-guidance", action="store_true",
+                   help="guide towards the given frames as well as the text: the unconditional "
+                        "branch sees neither (train.history_guidance; notebook 09)")
+
+
 def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--steps", type=_int_at_least(1), default=None,
@@ -152,6 +158,7 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                    help="guidance scale, a finite number: 1 no guidance, 0 unconditional "
                         "(default: the config's)")
     p.add_argument("--out", type=Path, default=None, help="FILE.gif, FILE.mp4 or FILE.npy")
+    _history_arg(p)
     _safety_args(p)
     _quiet_arg(p)
 
@@ -289,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="turn each standard prompt into a descriptive one first (size, where each "
                         "object starts, how fast it goes; notebook 12); for a model trained with "
                         "dit.vocabulary=descriptive")
+    _history_arg(p)
     _safety_args(p)
     _quiet_arg(p)
     p.set_defaults(func=_sample)
@@ -350,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--only", action="append", metavar="NAME",
                    help=f"only these measures: {', '.join(TASK_MEASURES)} (repeat for more)")
+    _history_arg(p)
     _quiet_arg(p)
     p.set_defaults(func=_eval_tasks)
 
@@ -455,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt", type=Path, required=True, help="pipeline directory (from quickstart)")
     p.add_argument("--n", type=_int_at_least(1), default=None, help="clips (default: the probe's)")
     p.add_argument("--seed", type=_int_at_least(0), default=0)
+    _history_arg(p)
     p.set_defaults(func=_probe)
 
     p = sub.add_parser("verify", help="check a file's C2PA Content Credentials, as JSON",
@@ -639,8 +649,11 @@ def _slug(text: str) -> str:
 
 
 def _load_pipeline(args: argparse.Namespace) -> Pipeline:
-    """The pipeline of --ckpt, with the usage policy off where --no-policy says so (noted)."""
+    """The pipeline of --ckpt, with the usage policy off where --no-policy says so (noted), and
+    history guidance on where --history-guidance asks for it."""
     pipe = Pipeline.from_pretrained(args.ckpt)
+    if getattr(args, "history_guidance", False):
+        pipe.config.train.history_guidance = True
     if getattr(args, "no_policy", False):
         _note(NO_POLICY_NOTE)
         pipe.policy = None
@@ -786,7 +799,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_tasks(args: argparse.Namespace) -> int:
-    pipe = Pipeline.from_pretrained(args.ckpt)
+    pipe = _load_pipeline(args)
     log = (lambda *_: None) if args.quiet else _note
     report = evaluate_tasks(pipe, args.only, n=args.n, seed=args.seed, log=log)
     print(json.dumps(_finite(report), indent=2))
@@ -887,7 +900,7 @@ def _finite(obj):
 
 
 def _probe(args: argparse.Namespace) -> int:
-    pipe = Pipeline.from_pretrained(args.ckpt)
+    pipe = _load_pipeline(args)
     print(json.dumps(_finite(run_probe(pipe, args.name, n=args.n, seed=args.seed)), indent=2))
     return 0
 

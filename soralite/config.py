@@ -179,6 +179,7 @@ class TrainConfig:
     tasks: str = DEFAULT_TASKS            # task:weight pairs a sample's task is drawn from
     window_overlap: int = 4               # long videos: latent frames each window shares with the last
     context_noise: float = 0.0            # the noise level given frames are shown at when sampling
+    history_guidance: bool = False        # guidance on the given frames too, not on the text alone
     edit_strength: float = 0.6            # SDEdit: the share of the schedule an edit re-runs
     # native sizes (notebook 10, `soralite/train/buckets.py`)
     sizes: str = ""                       # "FxHxW:weight,..." clips of each size trained on; "" = the world's
@@ -593,6 +594,7 @@ def validate(cfg: Config) -> None:
         c.fail("window_overlap", f"in 0 .. {max(0, t_latent - 1)} (latent frames of a window of "
                                  f"{t_latent})")
     c.number("context_noise", 0, 1, hi_open=True)
+    c.flag("history_guidance")
     c.number("edit_strength", 0, 1)
     c.choice("batching", BATCHINGS)
     c.choice("crop", CROPS)

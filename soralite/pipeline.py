@@ -335,7 +335,8 @@ class Pipeline:
                          guidance_scale=guidance, steps=steps, noise=noise[sl].to(self.device),
                          device=self.device, return_trajectory=return_trajectory,
                          progress=progress, generator=generator, known=part, strength=strength,
-                         init=None if init is None else init[sl])
+                         init=None if init is None else init[sl],
+                         guide_given=self.config.train.history_guidance)
             if return_trajectory:
                 res, trajectory = res
             out.append(res)

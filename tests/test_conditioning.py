@@ -2,13 +2,14 @@
 every level equal and nothing given the DiT is the shared-t model exactly; the sampler keeps given
 latents exactly; the loss ignores given frames; each task draws the frames it should; every verb
 returns clips of the contracted shape, and bad input gets a clear error."""
+import copy
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from soralite.cli import main
+from soralite.cli import _load_pipeline, build_parser, main
 from soralite.config import get_config
 from soralite.diffusion import (TASKS, Known, diffusion_loss, draw_tasks, make_scheduler,
                                 next_window, parse_tasks, sample)
@@ -162,6 +163,31 @@ def test_the_sampler_keeps_given_latents_exactly():
     assert torch.equal(given, mask)
 
 
+def test_history_guidance_hides_the_given_frames_from_the_unconditional_branch_only():
+    cfg = get_config("smoke")
+    scheduler = make_scheduler(cfg, for_sampling=True)
+    known = torch.randn(2, 4, 6, 4, 4)
+    mask = torch.tensor([[True, True, False, False, False, False]] * 2)
+    calls = []
+
+    def model_fn(x, t, cond):
+        calls.append((x.clone(), t.clone(), cond["given_mask"].clone()))
+        return torch.zeros_like(x)
+    kw = dict(cond={"x": torch.ones(2)}, uncond={"x": torch.zeros(2)}, guidance_scale=2.0, steps=3,
+              seed=0, known=Known(known, mask))
+    out = sample(model_fn, scheduler, known.shape, guide_given=True, **kw)
+    x, t, given = calls[0]                                         # the doubled batch [uncond, cond]
+    assert x.shape[0] == 4 and torch.equal(given[2:], mask) and not given[:2].any()
+    assert torch.equal(x[2:, :, :2], known[:, :, :2])              # cond: the given frames, clean
+    assert not torch.allclose(x[:2, :, :2], known[:, :, :2])        # uncond: noised like the rest
+    assert (t[:2] == t[:2, -1:]).all() and (t[2:][mask] == 0).all()  # one level for all frames
+    assert torch.equal(out[:, :, :2], known[:, :, :2])             # the result keeps them exactly
+    calls.clear()
+    sample(model_fn, scheduler, known.shape, **kw)                  # the default: text guidance only
+    x, t, given = calls[0]
+    assert torch.equal(given[:2], mask) and torch.equal(x[:2], x[2:])
+
+
 def test_an_edit_at_strength_zero_returns_the_input_and_one_runs_the_whole_schedule():
     cfg = get_config("smoke")
     scheduler = make_scheduler(cfg, for_sampling=True)
@@ -231,6 +257,19 @@ def test_the_same_seed_gives_the_same_extension(pipe):
     assert not np.array_equal(a, pipe.extend(clip, PROMPT, frames=4, seed=4))
 
 
+def test_history_guidance_changes_an_extension_and_keeps_the_given_clip(pipe):
+    pipe = copy.deepcopy(pipe)
+    jiggle(pipe.dit)                                    # a smoke run's DiT barely reads its input
+    clip, _ = render_prompt(PROMPT, pipe.config.world, seed=1)
+    plain = pipe.extend(clip, PROMPT, frames=4, seed=3, guidance=2.0)
+    pipe.config.train.history_guidance = True
+    guided = pipe.extend(clip, PROMPT, frames=4, seed=3, guidance=2.0)
+    T = clip.shape[0]
+    assert np.array_equal(guided[0, :T], clip) and not np.array_equal(guided, plain)
+    with pytest.raises(ValueError, match="history_guidance"):
+        get_config("smoke", overrides={"train.history_guidance": "maybe"})
+
+
 def test_verbs_name_bad_input(pipe):
     w = pipe.config.world
     clip, _ = render_prompt(PROMPT, w, seed=1)
@@ -270,7 +309,8 @@ def test_every_command_runs(pipe, tmp_path, capsys):
     cases = [
         (["animate", "--image", f"{run}/frame.png"], w.frames),
         (["extend", "--clip", f"{run}/clip.gif", "--frames", "4"], w.frames + 4),
-        (["extend", "--clip", f"{run}/clip.npy", "--frames", "4", "--backward"], w.frames + 4),
+        (["extend", "--clip", f"{run}/clip.npy", "--frames", "4", "--backward", "--history-guidance"],
+         w.frames + 4),
         (["connect", "--clip-a", f"{run}/clip.gif", "--clip-b", f"{run}/clip.npy", "--frames", "2"], 2 * w.frames + 2),
         (["edit", "--clip", f"{run}/clip.gif", "--strength", "0.5"], w.frames),
     ]
@@ -286,8 +326,13 @@ def test_every_command_runs(pipe, tmp_path, capsys):
     assert main(["edit", "--ckpt", ck, "--prompt", PROMPT, "--clip", f"{run}/clip.gif", "--strength", "2"]) == 2
     assert main(["animate", "--ckpt", ck, "--prompt", PROMPT, "--image", f"{run}/missing.png"]) == 2
     assert "no clip file" in capsys.readouterr().err
-    assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "animate", "--quiet"]) == 0
+    assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "animate", "--quiet",
+                 "--history-guidance"]) == 0
     assert "first_frame_psnr_db" in json.loads(capsys.readouterr().out)["animate"]
+    for command in (["extend", "--prompt", PROMPT, "--clip", "x.gif", "--frames", "4"], ["sample"],
+                    ["eval-tasks"], ["probe", "minute"]):
+        args = build_parser().parse_args([*command[:1], "--ckpt", ck, *command[1:], "--history-guidance"])
+        assert _load_pipeline(args).config.train.history_guidance
 
 
 def _circle_path(cx, shape="circle"):

@@ -94,13 +94,27 @@ def guided_prediction(model_fn: Callable, x_t: torch.Tensor, t: torch.Tensor, co
     return cfg_combine(pred_uncond, pred_cond, guidance_scale)          # (B, C, T, H, W)
 
 
+def _frame_guided(model_fn, scheduler, x, t, timestep, cond, uncond, guidance_scale, clean, noise, m):
+    """Guidance on the text and the given frames together: the unconditional branch sees neither
+    (its given frames noised to the current level, like the frames it makes, and unmarked)."""
+    B = x.shape[0]
+    level = torch.full((B,), float(timestep), device=x.device)
+    x_u = torch.where(m, scheduler.add_noise(clean, noise, level).to(x.dtype), x)
+    uncond = {**uncond, "given": torch.zeros_like(uncond["given"]),
+              "given_mask": torch.zeros_like(uncond["given_mask"])}
+    t_u = level[:, None].expand_as(t) if t.ndim == 2 else level
+    pred_u, pred_c = model_fn(torch.cat([x_u, x]), torch.cat([t_u, t]), concat_cond(uncond, cond)).chunk(2)
+    return cfg_combine(pred_u, pred_c, guidance_scale)
+
+
 @torch.no_grad()
 def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = None,
            uncond: Cond = None, guidance_scale: float = 1.0, steps: int | None = None,
            generator: torch.Generator | None = None, seed: int | None = None,
            noise: torch.Tensor | None = None, device: str | torch.device | None = None,
            return_trajectory: bool = False, progress: bool = False, known: Known | None = None,
-           strength: float | None = None, init: torch.Tensor | None = None):
+           strength: float | None = None, init: torch.Tensor | None = None,
+           guide_given: bool = False):
     """Run the reverse process from pure noise to a sample of `shape` `(B, C, T, H, W)`.
 
     - `steps`: the scheduler's grid (`set_timesteps(steps)`); None keeps the number of steps
@@ -114,6 +128,10 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
       every step they are put back (at `known.level`, 0 = exactly as given); the model sees a
       level per frame, `t (B, T)`, the given frames at `known.level`, and `cond["given"]`,
       `cond["given_mask"]` mark them. The result holds the given frames exactly.
+    - `guide_given` with `known` and guidance (history guidance: "History-Guided Video
+      Diffusion", Song et al. 2025): the unconditional branch sees neither the text nor the
+      given frames (they are noised to the current level, like the frames it makes, and left
+      unmarked), so that guidance pushes towards the given frames as well as towards the text.
     - `strength` with `init` (SDEdit, Meng et al. 2022): start from `init` noised to the
       `strength` share of the schedule and re-run only that share (0 returns `init`, 1 is a
       fresh sample); first-order schedulers only.
@@ -181,7 +199,11 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
         t = torch.full((batch,), float(timestep), device=device)          # (B,)
         if given is not None:                                               # a level per frame
             t = torch.where(mask, torch.full_like(mask, level_t, dtype=t.dtype), t[:, None])   # (B, T)
-        pred = guided_prediction(model_fn, x, t, cond, uncond, guidance_scale)
+        if given is not None and guide_given and guidance_scale != 1.0:
+            pred = _frame_guided(model_fn, scheduler, x, t, timestep, cond, uncond, guidance_scale,
+                                 clean, context_noise, m)
+        else:
+            pred = guided_prediction(model_fn, x, t, cond, uncond, guidance_scale)
         out = scheduler.step(pred, timestep, x, generator=generator)
         x = out.prev_sample                                                 # (B, C, T, H, W)
         if given is not None:
