@@ -34,7 +34,7 @@ from soralite.models import Captioner
 from soralite.train.captioner_stage import train_captioner
 from soralite.train.folder import read_folder
 from soralite.models.dit import DIT_PRESETS
-from soralite.pipeline import Pipeline
+from soralite.pipeline import Pipeline, check_sampling
 from soralite.quickstart import quickstart
 from soralite.language import HeldOutWarning
 from soralite.runs import CAPTIONER_DIR, DETECTOR_DIR, SAMPLES_DIR, VAE_DIR
@@ -358,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--only", action="append", metavar="NAME",
                    help=f"only these measures: {', '.join(TASK_MEASURES)} (repeat for more)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="guidance scale of every task (default: the config's)")
     _history_arg(p)
     _quiet_arg(p)
     p.set_defaults(func=_eval_tasks)
@@ -800,6 +802,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _eval_tasks(args: argparse.Namespace) -> int:
     pipe = _load_pipeline(args)
+    if args.guidance is not None:
+        check_sampling(0, None, args.guidance)
+        pipe.config.train.guidance_scale = args.guidance
     log = (lambda *_: None) if args.quiet else _note
     report = evaluate_tasks(pipe, args.only, n=args.n, seed=args.seed, log=log)
     print(json.dumps(_finite(report), indent=2))

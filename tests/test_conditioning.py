@@ -13,7 +13,7 @@ from soralite.cli import _load_pipeline, build_parser, main
 from soralite.config import get_config
 from soralite.diffusion import (TASKS, Known, diffusion_loss, draw_tasks, make_scheduler,
                                 next_window, parse_tasks, sample)
-from soralite.eval.tasks import long_row
+from soralite.eval.tasks import _speed_ratio, long_row
 from soralite.models import Denoiser, DiT
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
@@ -329,6 +329,10 @@ def test_every_command_runs(pipe, tmp_path, capsys):
     assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "animate", "--quiet",
                  "--history-guidance"]) == 0
     assert "first_frame_psnr_db" in json.loads(capsys.readouterr().out)["animate"]
+    assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "extend", "--quiet", "--guidance", "1"]) == 0
+    assert "new_over_given_speed_median" in json.loads(capsys.readouterr().out)["extend"]["forward"]
+    assert main(["eval-tasks", "--ckpt", ck, "--only", "extend", "--guidance", "nan"]) == 2
+    assert "guidance must be a finite number" in capsys.readouterr().err
     for command in (["extend", "--prompt", PROMPT, "--clip", "x.gif", "--frames", "4"], ["sample"],
                     ["eval-tasks"], ["probe", "minute"]):
         args = build_parser().parse_args([*command[:1], "--ckpt", ck, *command[1:], "--history-guidance"])
@@ -361,3 +365,16 @@ def test_a_long_videos_identity_is_read_where_the_object_is_whole():
     assert row["gone_at_the_end"] >= 8 and not row["held_at_an_edge"] and row["same_whole"]
     assert long_row(None, (32, 32), 16) == {"seen": False, "same_whole": False, "same_every_frame": False,
                                             "gone_at_the_end": None, "back": False, "held_at_an_edge": False}
+
+
+def test_the_speed_across_a_seam_is_read_from_the_tracked_object():
+    t = np.arange(32, dtype=float)
+    steady = _circle_path(26 - 0.7 * t)
+    stops = _circle_path(np.where(t < 16, 26 - 0.7 * t, 26 - 0.7 * 15))
+    faster = _circle_path(np.where(t < 16, 26 - 0.5 * t, 26 - 0.5 * 15 - 1.0 * (t - 15)))
+    assert abs(_speed_ratio(steady, "red", 16, "forward") - 1) < 0.1
+    assert abs(_speed_ratio(steady, "red", 16, "backward") - 1) < 0.1
+    assert _speed_ratio(stops, "red", 16, "forward") < 0.1
+    assert abs(_speed_ratio(faster, "red", 16, "forward") - 2) < 0.2
+    assert 0.4 < _speed_ratio(faster, "red", 16, "backward") < 0.6     # slower before the seam, going back
+    assert np.isnan(_speed_ratio(_circle_path(np.full(32, 16.0)), "red", 16, "forward"))

@@ -68,6 +68,22 @@ def _path_error(clip, scene, frames, colour) -> float:
     return float(np.nanmean(d)) if np.isfinite(d).any() else float("inf")
 
 
+def _speed_ratio(clip, colour, given: int, direction: str, frames: int = 8) -> float:
+    """The object's speed over the `frames` new frames next to the seam over its speed in the
+    `frames` given frames next to it (tracked in `clip`; nan where it is not seen or still)."""
+    c = _centroids(clip, colour)
+    k = min(frames, given)
+    if direction == "forward":
+        old, new = c[given - k:given], c[given:given + k]
+    else:
+        old, new = c[len(c) - given:len(c) - given + k], c[len(c) - given - k:len(c) - given]
+
+    def speed(p):
+        return np.linalg.norm(p[-1] - p[0]) / max(1, len(p) - 1)
+    v_old = speed(old)
+    return float(speed(new) / v_old) if np.isfinite(v_old) and v_old > 0.1 else float("nan")
+
+
 def _adheres(clips, captions) -> list[bool]:
     return [r["adheres"] for r in score_clips(clips, captions)["per_clip"]]
 
@@ -98,7 +114,8 @@ def measure_animate(pipe: Pipeline, n: int = 48, seed: int = 0) -> dict:
 
 def measure_extend(pipe: Pipeline, n: int = 48, seed: int = 0, frames: int | None = None) -> dict:
     """Half of a longer world clip given, the other half made, forward and backward: the given
-    frames' PSNR, the new frames next to the seam against the straight-line truth, no object from
+    frames' PSNR, the new frames next to the seam against the straight-line truth, the object's
+    speed after the seam over its speed before it (1: the motion goes on), no object from
     nowhere, adherence of the whole."""
     T = pipe.config.world.frames
     new = frames or T
@@ -110,10 +127,12 @@ def measure_extend(pipe: Pipeline, n: int = 48, seed: int = 0, frames: int | Non
                 else np.arange(new - SEAM_FRAMES, new))
         out = pipe.extend(clips[:, given], captions, new, direction=direction, seed=seed, exact=False)
         errors = np.array([_path_error(o, s, made, s.objects[0].colour) for o, s in zip(out, scenes)])
+        ratio = np.array([_speed_ratio(o, s.objects[0].colour, T, direction) for o, s in zip(out, scenes)])
         report[direction] = {
             "given_psnr_db": round(float(np.mean([_psnr(o[given], c[given]) for o, c in zip(out, clips)])), 2),
             "seam_error_px_median": round(float(np.median(errors)), 3),
             "seam_within_1px": _share(errors <= ON_PATH_PX),
+            "new_over_given_speed_median": round(float(np.nanmedian(ratio)), 3) if np.isfinite(ratio).any() else None,
             "no_object_from_nowhere": _share(_no_extra(out, captions)),
             "adherence": _share(_adheres(out, captions))}
     return report
