@@ -163,8 +163,9 @@ def test_the_sampler_keeps_given_latents_exactly():
     assert torch.equal(given, mask)
 
 
-def test_history_guidance_hides_the_given_frames_from_the_unconditional_branch_only():
-    cfg = get_config("smoke")
+@pytest.mark.parametrize("objective", ["flow", "ddpm"])
+def test_history_guidance_hides_the_given_frames_from_the_unconditional_branch_only(objective):
+    cfg = get_config("smoke", overrides={"train.objective": objective})
     scheduler = make_scheduler(cfg, for_sampling=True)
     known = torch.randn(2, 4, 6, 4, 4)
     mask = torch.tensor([[True, True, False, False, False, False]] * 2)

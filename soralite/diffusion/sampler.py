@@ -98,12 +98,13 @@ def _frame_guided(model_fn, scheduler, x, t, timestep, cond, uncond, guidance_sc
     """Guidance on the text and the given frames together: the unconditional branch sees neither
     (its given frames noised to the current level, like the frames it makes, and unmarked)."""
     B = x.shape[0]
-    level = torch.full((B,), float(timestep), device=x.device)
-    x_u = torch.where(m, scheduler.add_noise(clean, noise, level).to(x.dtype), x)
+    now = torch.as_tensor(timestep).reshape(1).expand(B).to(x.device)   # (B,) the scheduler's dtype
+    x_u = torch.where(m, scheduler.add_noise(clean, noise, now).to(x.dtype), x)
     uncond = {**uncond, "given": torch.zeros_like(uncond["given"]),
               "given_mask": torch.zeros_like(uncond["given_mask"])}
-    t_u = level[:, None].expand_as(t) if t.ndim == 2 else level
-    pred_u, pred_c = model_fn(torch.cat([x_u, x]), torch.cat([t_u, t]), concat_cond(uncond, cond)).chunk(2)
+    t_u = torch.full_like(t, float(timestep))                           # one level for every frame
+    both = concat_cond(uncond, cond)
+    pred_u, pred_c = model_fn(torch.cat([x_u, x]), torch.cat([t_u, t]), both).chunk(2)
     return cfg_combine(pred_u, pred_c, guidance_scale)
 
 
