@@ -180,7 +180,8 @@ class TrainConfig:
     window_overlap: int = 4               # long videos: latent frames each window shares with the last
     context_noise: float = 0.0            # the noise level given frames are shown at when sampling
     history_guidance: bool = False        # guidance on the given frames too, not on the text alone
-    edit_strength: float = 0.6            # SDEdit: the share of the schedule an edit re-runs
+    edit_strength: float = 0.5            # SDEdit: the share of the schedule an edit re-runs; the
+                                          # best one for colour and shape edits at once (README)
     # native sizes (notebook 10, `soralite/train/buckets.py`)
     sizes: str = ""                       # "FxHxW:weight,..." clips of each size trained on; "" = the world's
     batching: str = "bucket"              # "bucket" (one size a batch) or "pack" (NaViT sequences)

@@ -194,6 +194,19 @@ class DescriptionSpec:
         return PromptSpec([o.standard() for o in self.objects], self.wall)
 
 
+OPPOSITE_DIRECTIONS: dict[str, str] = {"left": "right", "right": "left", "up": "down", "down": "up"}
+_STRAIGHT_MOTION = re.compile(r"\b(moving|moves (?:slowly|quickly)) (left|right|up|down)\b", re.IGNORECASE)
+
+
+def turned_round(prompt: str) -> str:
+    """`prompt` with every straight mover going the other way, in standard and descriptive
+    captions alike ("moving left" -> "moving right", "moves slowly up" -> "moves slowly down");
+    bouncing, falling, standing still and every other word are kept. A loop's way back
+    (`soralite.verbs.loop`) is sampled from it."""
+    return _STRAIGHT_MOTION.sub(lambda m: f"{m.group(1)} {OPPOSITE_DIRECTIONS[m.group(2).lower()]}",
+                                prompt)
+
+
 def how_phrase(motion: str, pace: str | None) -> str:
     """The words that tell `motion` (at `pace`) in a descriptive caption."""
     if motion.startswith("moving "):
@@ -311,4 +324,4 @@ __all__ = ["PromptError", "HeldOutWarning", "VOCABULARY", "WALL_PHRASE", "Object
            "check_prompt_in_world", "ROWS", "COLUMNS", "REGIONS", "PACES", "QUICK_SPEED",
            "BACKGROUND_PHRASE", "HOW", "DESCRIPTIVE_WORDS", "DESCRIPTIVE_VOCABULARY", "VOCABULARIES",
            "DescribedObject", "DescriptionSpec", "how_phrase", "is_descriptive",
-           "parse_description", "parse_caption"]
+           "parse_description", "parse_caption", "OPPOSITE_DIRECTIONS", "turned_round"]

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from soralite.config import size_problem
+from soralite.language import turned_round
 from soralite.models import latent_shape
 from soralite.video import resize_clip
 
@@ -200,7 +201,10 @@ def loop(pipe, prompts, frames: int | None = None, seed: int = 0, steps=None, gu
          progress: bool = False, height: int | None = None, width: int | None = None) -> np.ndarray:
     """A clip of `frames` frames (default the training length) whose last frame leads into its
     first: a first part from the prompt, then a transition of about half the clip made, as
-    `connect` makes one, from the first part's end into its own start."""
+    `connect` makes one, from the first part's end into its own start. Within one clip a mover
+    that goes one way can only get back to where it started by turning round, so the transition
+    is sampled from the prompt turned round (`soralite.language.turned_round`: "moving left"
+    becomes "moving right"; other motions are kept): the loop goes there and back."""
     prompts = pipe.check_prompts(prompts)
     L = pipe.latent_frames(frames)
     W = pipe.window
@@ -217,7 +221,8 @@ def loop(pipe, prompts, frames: int | None = None, seed: int = 0, steps=None, gu
     timeline = torch.cat([base, torch.zeros_like(base[:, :, :g]), base[:, :, :head]], dim=2)
     known = torch.ones(timeline.shape[2], dtype=torch.bool)
     known[L - g:L] = False
-    z = pipe.fill_latents(timeline, known, prompts, generator, steps_, guidance_, scheduler,
+    back = [turned_round(p) for p in prompts]
+    z = pipe.fill_latents(timeline, known, back, generator, steps_, guidance_, scheduler,
                           progress=progress)
     return pipe.decode_latents(z[:, :, :L])
 

@@ -13,7 +13,8 @@ from soralite.cli import _load_pipeline, build_parser, main
 from soralite.config import get_config
 from soralite.diffusion import (TASKS, Known, diffusion_loss, draw_tasks, make_scheduler,
                                 next_window, parse_tasks, sample)
-from soralite.eval.tasks import _speed_ratio, long_row
+from soralite.eval.tasks import _speed_ratio, best_overall, long_row
+from soralite.language import is_descriptive, parse_description, parse_prompt, turned_round
 from soralite.models import Denoiser, DiT
 from soralite.pipeline import Pipeline
 from soralite.quickstart import quickstart
@@ -249,6 +250,45 @@ def test_every_verb_returns_the_contracted_shapes(pipe):
     assert pipe.loop(PROMPT).shape == (1, T, w.height, w.width, 3)
     assert np.array_equal(pipe.edit(clip, PROMPT, strength=0.0)[0], pipe.decode_latents(pipe.encode_clips(clip[None]))[0])
     assert pipe.edit(clip, PROMPT, strength=0.5).shape == (1, T, w.height, w.width, 3)
+
+
+@pytest.mark.parametrize("prompt, back", [
+    ("a red circle moving left", "a red circle moving right"),
+    ("a large blue square moving up and a green triangle moving right",
+     "a large blue square moving down and a green triangle moving left"),
+    ("a red circle bouncing and a blue square falling, passing behind a gray wall",
+     "a red circle bouncing and a blue square falling, passing behind a gray wall"),
+    ("a large red circle that starts at the top left and moves quickly right, on a black background",
+     "a large red circle that starts at the top left and moves quickly left, on a black background"),
+    ("a green square standing still", "a green square standing still"),
+])
+def test_a_prompt_turned_round_sends_straight_movers_back_and_keeps_the_rest(prompt, back):
+    assert turned_round(prompt) == back
+    assert turned_round(back) == prompt
+    (parse_description if is_descriptive(back) else parse_prompt)(back)   # still in the language
+
+
+def test_a_loop_makes_its_way_back_from_the_prompt_turned_round(pipe, monkeypatch):
+    seen = []
+    fill = pipe.fill_latents
+
+    def spy(timeline, known, prompts, *args, **kwargs):
+        seen.append(list(prompts))
+        return fill(timeline, known, prompts, *args, **kwargs)
+    monkeypatch.setattr(pipe, "fill_latents", spy)
+    pipe.loop(["a red circle moving left", "a blue square bouncing"])
+    assert seen[-1] == ["a red circle moving right", "a blue square bouncing"]
+
+
+def test_the_best_edit_strength_for_both_edits_is_the_one_whose_worse_edit_is_best():
+    def row(s, takes, keeps):
+        return {"strength": s, "takes_new": takes, "keeps_trajectory": keeps, "both": min(takes, keeps)}
+    curves = {"colour": [row(0.4, 1.0, 1.0), row(0.5, 1.0, 0.95), row(0.6, 1.0, 0.8)],
+              "shape": [row(0.4, 0.8, 1.0), row(0.5, 0.9, 1.0), row(0.6, 0.95, 0.92)]}
+    assert best_overall(curves) == 0.5                   # each attribute alone: 0.4 and 0.6
+    curves["shape"][1] = row(0.5, 0.8, 1.0)              # a tie on the worse edit: the larger mean
+    assert best_overall(curves) == 0.4
+    assert best_overall({}) is None
 
 
 def test_the_same_seed_gives_the_same_extension(pipe):

@@ -22,7 +22,7 @@ from soralite.seeds import stream_seed
 from soralite.world import (clear_of_frame, clip_rng, generate, parse_prompt, render, sample_scene, score_clips,
                             track_clip)
 
-EDIT_STRENGTHS = (0.2, 0.4, 0.6, 0.8, 1.0)
+EDIT_STRENGTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 SEAM_FRAMES = 4                    # new frames next to a seam that are held to the straight path
 ON_PATH_PX = 1.0                   # within this many pixels of the truth
 EDIT_PATH_PX = 1.5                 # an edit keeps the source trajectory within this
@@ -196,10 +196,28 @@ def measure_edit(pipe: Pipeline, n: int = 48, seed: int = 0, strengths=EDIT_STRE
             rows.append({"strength": strength, "takes_new": _share(took)["share"],
                          "keeps_trajectory": _share(kept)["share"], "both": _share(both)["share"]})
         curves[attribute] = rows
-    best = {a: max(rows, key=lambda r: (min(r["takes_new"], r["keeps_trajectory"]), r["both"]))["strength"]
-            for a, rows in curves.items()}
+    best = {a: max(rows, key=_balance)["strength"] for a, rows in curves.items()}
     return {"n": n, "curves": curves, "best_strength": best,
+            "best_strength_overall": best_overall(curves),
             "default_strength": pipe.config.train.edit_strength}
+
+
+def _balance(row: dict) -> tuple[float, float]:
+    """How good one strength is: the smaller of the shares that take the new attribute and keep
+    the trajectory, then the share that does both."""
+    return min(row["takes_new"], row["keeps_trajectory"]), row["both"]
+
+
+def best_overall(curves: dict) -> float | None:
+    """The one strength best for every attribute's edit at once: the largest worst `_balance`
+    over the attributes (then the largest mean share doing both); what `train.edit_strength`,
+    one default for every edit, is measured against."""
+    if not curves:
+        return None
+    def score(rows) -> tuple[float, float]:
+        return min(_balance(r)[0] for r in rows), sum(r["both"] for r in rows) / len(rows)
+    per_strength = list(zip(*curves.values()))             # per strength, one row an attribute
+    return max(per_strength, key=score)[0]["strength"]
 
 
 def _steps(clip: np.ndarray, colour: str) -> np.ndarray:
@@ -313,5 +331,5 @@ def evaluate_tasks(pipe: Pipeline, names=None, n: int = 48, seed: int = 0, log=p
 
 
 __all__ = ["MEASURES", "evaluate_tasks", "measure_animate", "measure_extend", "measure_connect",
-           "measure_edit", "measure_loop", "measure_long", "long_row",
+           "measure_edit", "best_overall", "measure_loop", "measure_long", "long_row",
            "EDIT_STRENGTHS", "LONG_TIMES"]
