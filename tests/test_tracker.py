@@ -1,10 +1,14 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from soralite.config import PALETTE, WorldConfig
 from soralite.world import (agreement, classify_shape, label_pixels, score_clip, score_clips,
                             track_clip)
-from soralite.world import generate, render_prompt, shape_masks
+from soralite.world import generate, majority, render_prompt, shape_masks
 
 
 def blur(clips: np.ndarray, sigma: float) -> np.ndarray:
@@ -134,3 +138,14 @@ def test_bad_input_is_a_clear_error():
         score_clips(np.zeros((2, 4, 16, 16, 3), np.uint8), ["a red circle moving left"])
     with pytest.raises(ValueError, match="unknown word"):
         score_clip(np.zeros((4, 16, 16, 3), np.uint8), "a red blob moving left")
+
+
+def test_a_tie_of_shapes_goes_to_the_one_seen_first_whatever_the_string_hashing():
+    assert majority(["square", "circle", "circle"]) == "circle"
+    assert majority(["triangle", "circle", "circle", "triangle"]) == "triangle"
+    code = ("from soralite.world import majority; "
+            "print(majority(['circle', 'square', 'triangle', 'square', 'triangle', 'circle']))")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout.strip()
+            for h in range(6)}
+    assert seen == {"circle"}                  # a set's order (string hashing) would vary with the seed

@@ -19,8 +19,8 @@ from soralite.eval.adherence import share_of
 from soralite.language import HeldOutWarning
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_seed
-from soralite.world import (clear_of_frame, clip_rng, generate, parse_prompt, render, sample_scene, score_clips,
-                            track_clip)
+from soralite.world import (clear_of_frame, clip_rng, generate, majority, parse_prompt, render, sample_scene,
+                            score_clips, track_clip)
 
 EDIT_STRENGTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 SEAM_FRAMES = 4                    # new frames next to a seam that are held to the straight path
@@ -287,7 +287,7 @@ def measure_long(pipe: Pipeline, n: int = 24, seed: int = 0, frames: int | None 
 def _same_shape(shapes) -> bool:
     """One shape in at least 95% of the readings (or none read at all)."""
     shapes = [s for s in shapes if s]
-    return len(set(shapes)) <= 1 or shapes.count(max(set(shapes), key=shapes.count)) >= 0.95 * len(shapes)
+    return len(set(shapes)) <= 1 or shapes.count(majority(shapes)) >= 0.95 * len(shapes)
 
 
 def long_row(track, hw: tuple[int, int], window: int) -> dict:

@@ -19,8 +19,8 @@ from soralite.eval.adherence import share_of
 from soralite.language import HeldOutWarning
 from soralite.pipeline import Pipeline
 from soralite.seeds import stream_seed
-from soralite.world import (ObjectSpec, PromptSpec, clear_of_wall, clip_rng, render, sample_scene,
-                            score_clips, track_clip)
+from soralite.world import (ObjectSpec, PromptSpec, clear_of_wall, clip_rng, majority, render,
+                            sample_scene, score_clips, track_clip)
 
 EXIT_FRAMES = 2                    # permanence: out within this many frames of when the truth comes out
 GIVEN_SHARE = 0.25                 # probes give the model this share of a clip's frames (at least one latent)
@@ -116,7 +116,7 @@ def _permanence(clip, scene, reference: dict | None = None) -> dict | None:
             return {"back": False, "on_time": False, "same_shape": False, "seen": None}
         seen = _exit_frame(tr, scene.wall, enter)
         shapes_after = [s for t, s in enumerate(tr.shapes) if s and t >= (seen or len(clip))]
-        shape_after = max(set(shapes_after), key=shapes_after.count) if shapes_after else None
+        shape_after = majority(shapes_after) if shapes_after else None
         return {"back": seen is not None,
                 "on_time": seen is not None and abs(seen - truth_exit) <= EXIT_FRAMES,
                 "same_shape": shape_after == o.shape, "seen": seen}
@@ -196,7 +196,7 @@ def morphs(clip: np.ndarray, colours) -> list[bool]:
             continue
         third = max(1, len(shapes) // 3)
         first, last = shapes[:third], shapes[-third:]
-        flags.append(max(set(first), key=first.count) != max(set(last), key=last.count))
+        flags.append(majority(first) != majority(last))
     return flags
 
 

@@ -24,7 +24,7 @@ from soralite.world.scenes import (ObjectTruth, SceneTruth, clear_of_wall, objec
 from soralite.world.scoring import (agreement, is_held_out, read_captions, score_clip, score_clips,
                                     score_folder, summarize)
 from soralite.world.tracker import (WALL, ClipTracks, Track, classify_shape, clear_of_frame, label_pixels,
-                                    track_clip)
+                                    majority, track_clip)
 
 __all__ = ["VOCABULARY", "WALL_PHRASE", "ObjectSpec", "PromptError", "PromptSpec",
            "check_prompt_in_world", "parse_prompt", "caption", "describe", "caption_from_attributes",
@@ -34,5 +34,5 @@ __all__ = ["VOCABULARY", "WALL_PHRASE", "ObjectSpec", "PromptError", "PromptSpec
            "WorldDataset", "clip_rng", "export_clips", "generate", "render", "render_prompt",
            "shape_masks", "ObjectTruth", "SceneTruth", "clear_of_wall", "object_side",
            "sample_scene", "wall_columns", "agreement", "is_held_out", "read_captions",
-           "score_clip", "score_clips", "score_folder", "summarize", "WALL", "ClipTracks", "Track",
+           "score_clip", "score_clips", "score_folder", "summarize", "WALL", "ClipTracks", "Track", "majority",
            "classify_shape", "label_pixels", "track_clip"]

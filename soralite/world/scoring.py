@@ -20,7 +20,7 @@ from soralite.language import parse_prompt
 from soralite.video import load_clip
 from soralite.world.render import generate
 from soralite.world.scenes import SceneTruth
-from soralite.world.tracker import EXTRA_SHARE, PRESENT_SHARE, ClipTracks, Track, track_clip
+from soralite.world.tracker import EXTRA_SHARE, PRESENT_SHARE, ClipTracks, Track, majority, track_clip
 
 
 
@@ -149,7 +149,7 @@ def _reappearance(ct: ClipTracks) -> float | None:
         expected += 1
         after = [tr.shapes[t] for t in clear if t > hidden[0]]
         shapes = [tr.shapes[t] for t in before]
-        if after and max(set(after), key=after.count) == max(set(shapes), key=shapes.count):
+        if after and majority(after) == majority(shapes):
             back += 1
     return back / expected if expected else None
 

@@ -16,6 +16,7 @@ corners outside the inscribed circle (full for a square, empty for a circle).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +114,13 @@ def classify_shape(mask: np.ndarray) -> tuple[str, float]:
     return ("square" if corner_fill > SQUARE_CORNER_FILL else "circle"), fill
 
 
+def majority(labels) -> str:
+    """The most common of `labels`; a tie goes to the one seen first, so that the reading never
+    depends on the order in which a set happens to hold them (Python's string hashing changes it
+    from process to process)."""
+    return Counter(labels).most_common(1)[0][0]
+
+
 def track_clip(clip: np.ndarray) -> ClipTracks:
     """Find every colour's blob in every frame of `uint8 (T, H, W, 3)` and read its track."""
     clip = np.asarray(clip)
@@ -156,7 +164,7 @@ def track_clip(clip: np.ndarray) -> ClipTracks:
             continue
         shapes = [s for s in tr.shapes if s]
         if shapes:
-            tr.shape = max(set(shapes), key=shapes.count)
+            tr.shape = majority(shapes)
             large = max(4, round(SIZE_FRACTION["large"] * m))
             side = np.median(tr.side[tr.valid])
             tr.size = "small" if side < (small + large) / 2 else "large"
@@ -195,5 +203,5 @@ def clear_of_frame(track: Track, height: int, width: int) -> np.ndarray:
     return track.present & (x0 > 0) & (y0 > 0) & (x1 < width) & (y1 < height)
 
 
-__all__ = ["label_pixels", "Track", "ClipTracks", "classify_shape", "track_clip", "clear_of_frame", "WALL",
+__all__ = ["label_pixels", "majority", "Track", "ClipTracks", "classify_shape", "track_clip", "clear_of_frame", "WALL",
            "PRESENT_SHARE", "EXTRA_SHARE", "STILL_SPEED"]
