@@ -396,6 +396,16 @@ def test_a_long_videos_identity_is_read_where_the_object_is_whole():
     row = long_row(track_clip(clip).tracks["red"], (32, 32), window=16)
     assert row["same_whole"] and not row["same_every_frame"]
     assert row["held_at_an_edge"] and row["gone_at_the_end"] == 0 and not row["back"]
+    # window by window the cut stretches read as the square: the shape changed between windows
+    assert row["same_whole_first_window"] and not row["same_by_window"]
+    # a shape misread in 2 of 16 frames of each window: the per-frame rule fails on the first
+    # window alone, the majority of each window holds
+    path = np.linspace(24, 8, 48)
+    clip = np.concatenate([np.concatenate([_circle_path(path[k:k + 14]),
+                                           _circle_path(path[k + 14:k + 16], "square")])
+                           for k in (0, 16, 32)])
+    row = long_row(track_clip(clip).tracks["red"], (32, 32), window=16)
+    assert not row["same_whole_first_window"] and not row["same_whole"] and row["same_by_window"]
     # the shape changes while the object is whole: identity lost in both readings
     clip = np.concatenate([_circle_path(np.full(16, 16.0)), _circle_path(np.full(16, 16.0), "triangle")])
     row = long_row(track_clip(clip).tracks["red"], (32, 32), window=16)
@@ -404,8 +414,10 @@ def test_a_long_videos_identity_is_read_where_the_object_is_whole():
     path = np.r_[np.linspace(16, -8, 24), np.full(8, -20.0)]
     row = long_row(track_clip(_circle_path(path)).tracks["red"], (32, 32), window=16)
     assert row["gone_at_the_end"] >= 8 and not row["held_at_an_edge"] and row["same_whole"]
-    assert long_row(None, (32, 32), 16) == {"seen": False, "same_whole": False, "same_every_frame": False,
-                                            "gone_at_the_end": None, "back": False, "held_at_an_edge": False}
+    assert long_row(None, (32, 32), 16) == {"seen": False, "same_whole": False,
+                                            "same_whole_first_window": False, "same_by_window": False,
+                                            "same_every_frame": False, "gone_at_the_end": None,
+                                            "back": False, "held_at_an_edge": False}
 
 
 def test_the_speed_across_a_seam_is_read_from_the_tracked_object():

@@ -247,7 +247,8 @@ def measure_long(pipe: Pipeline, n: int = 24, seed: int = 0, frames: int | None 
     """Videos of `frames` frames (default 10x the training length) by the sliding window:
     identity (colour and shape) wherever the object is seen whole (clear of the frame's edges:
     the tracker reads the shape of a cut object from its visible part, see `long_row`; the
-    reading of every frame, cut ones included, is reported too), objects from nowhere, the step
+    reading of every frame, cut ones included, is reported too; so are the first window alone and
+    the reading window by window, `long_row`), objects from nowhere, the step
     at each window seam against a typical step, and what happens once the object reaches an
     edge: it leaves, or it is held there to the end."""
     prompts = generate(pipe.config.world, n, seed=stream_seed(seed, "tasks") + 2).captions
@@ -276,6 +277,8 @@ def measure_long(pipe: Pipeline, n: int = 24, seed: int = 0, frames: int | None 
     gone = [r["gone_at_the_end"] for r in seen]
     return {"n": n, "frames": frames, "windows": 1 + len(seams),
             "identity_kept": _share(r["same_whole"] for r in rows),
+            "identity_kept_first_window": _share(r["same_whole_first_window"] for r in rows),
+            "identity_kept_by_window": _share(r["same_by_window"] for r in rows),
             "identity_kept_every_frame": _share(r["same_every_frame"] for r in rows),
             "object_from_nowhere": _share(nowhere),
             "seam_step_over_typical_median": round(float(np.median(seam_ratio)), 3) if seam_ratio else None,
@@ -295,15 +298,25 @@ def long_row(track, hw: tuple[int, int], window: int) -> dict:
     the same shape in the frames where it is whole (its box touches no edge of the frame,
     `clear_of_frame`; False where it never is) and in every frame; whether it is gone at the end and for how many frames, or
     came back after an absence; and whether it is held at an edge, in view and cut by the
-    frame in each of the last `window` frames."""
+    frame in each of the last `window` frames. Two readings that part what the length does from
+    what one window does: the same rule over the first `window` frames alone (one ordinary
+    sample: `same_whole_first_window`), and `same_by_window`, one shape for every stretch of
+    `window` frames in which the object is in view, each stretch read by the majority of its
+    frames, cut ones too (after an object reaches an edge it is never whole again)."""
     if track is None:
-        return {"seen": False, "same_whole": False, "same_every_frame": False, "gone_at_the_end": None,
+        return {"seen": False, "same_whole": False, "same_whole_first_window": False,
+                "same_by_window": False, "same_every_frame": False, "gone_at_the_end": None,
                 "back": False, "held_at_an_edge": False}
     whole = clear_of_frame(track, *hw)                                      # (T,)
     seen = np.flatnonzero(track.present)
     tail = slice(len(track.present) - window, None)
+    first = whole[:window]
+    stretches = [[s for s in track.shapes[k:k + window] if s] for k in range(0, len(whole), window)]
     return {"seen": bool(len(seen)),
             "same_whole": bool(whole.any()) and _same_shape(s for s, w in zip(track.shapes, whole) if w),
+            "same_whole_first_window": bool(first.any()) and _same_shape(
+                s for s, w in zip(track.shapes[:window], first) if w),
+            "same_by_window": len({majority(r) for r in stretches if r}) == 1,
             "same_every_frame": _same_shape(track.shapes),
             "gone_at_the_end": int(len(track.present) - 1 - seen[-1]) if len(seen) else None,
             "back": bool(len(seen) and (np.diff(seen) > 4).any()),         # gone a while, then back
