@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shlex
@@ -127,6 +128,18 @@ def _int_at_least(low: int):
     return parse
 
 
+def _float_at_least(low: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a finite number, at least {low:g} (got {text!r})") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"must be a finite number, at least {low:g} (got {text})")
+        return value
+    return parse
+
+
 VERB_HELP = [
     ("animate", "animate an image: a clip whose first frame is it",
      "Make a clip whose first frame is the --image and that follows --prompt, with the pipeline in "
@@ -148,6 +161,10 @@ def _history_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history-guidance", action="store_true",
                    help="guide towards the given frames as well as the text: the unconditional "
                         "branch sees neither (train.history_guidance; notebook 09)")
+    p.add_argument("--history-scale", type=_float_at_least(0.0), default=None, metavar="S",
+                   help="history guidance with the given frames weighed S apart from the text's "
+                        "--guidance (train.history_guidance_scale; one more model call a step); "
+                        "implies --history-guidance")
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
@@ -652,10 +669,12 @@ def _slug(text: str) -> str:
 
 def _load_pipeline(args: argparse.Namespace) -> Pipeline:
     """The pipeline of --ckpt, with the usage policy off where --no-policy says so (noted), and
-    history guidance on where --history-guidance asks for it."""
+    history guidance on where --history-guidance or --history-scale asks for it."""
     pipe = Pipeline.from_pretrained(args.ckpt)
-    if getattr(args, "history_guidance", False):
+    if getattr(args, "history_guidance", False) or getattr(args, "history_scale", None) is not None:
         pipe.config.train.history_guidance = True
+    if getattr(args, "history_scale", None) is not None:
+        pipe.config.train.history_guidance_scale = args.history_scale
     if getattr(args, "no_policy", False):
         _note(NO_POLICY_NOTE)
         pipe.policy = None

@@ -180,6 +180,9 @@ class TrainConfig:
     window_overlap: int = 4               # long videos: latent frames each window shares with the last
     context_noise: float = 0.0            # the noise level given frames are shown at when sampling
     history_guidance: bool = False        # guidance on the given frames too, not on the text alone
+    history_guidance_scale: float = 0.0   # with it: the given frames' own weight, guided apart from
+                                          # the text's guidance_scale (a third model call); 0 = one
+                                          # weight, guidance_scale, for both
     edit_strength: float = 0.5            # SDEdit: the share of the schedule an edit re-runs; the
                                           # best one for colour and shape edits at once (README)
     # native sizes (notebook 10, `soralite/train/buckets.py`)
@@ -596,6 +599,7 @@ def validate(cfg: Config) -> None:
                                  f"{t_latent})")
     c.number("context_noise", 0, 1, hi_open=True)
     c.flag("history_guidance")
+    c.number("history_guidance_scale", 0)
     c.number("edit_strength", 0, 1)
     c.choice("batching", BATCHINGS)
     c.choice("crop", CROPS)

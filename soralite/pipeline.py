@@ -336,7 +336,8 @@ class Pipeline:
                          device=self.device, return_trajectory=return_trajectory,
                          progress=progress, generator=generator, known=part, strength=strength,
                          init=None if init is None else init[sl],
-                         guide_given=self.config.train.history_guidance)
+                         guide_given=self.config.train.history_guidance,
+                         given_scale=self.config.train.history_guidance_scale or None)
             if return_trajectory:
                 res, trajectory = res
             out.append(res)

@@ -55,7 +55,7 @@ RESUMABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "train": ("steps", "vae_steps", "checkpoint_every", "log_every", "num_workers", "compile",
               "threads", "sampler", "sample_steps", "guidance_scale", "eval_clips",
               "eval_held_out_clips", "window_overlap", "context_noise", "history_guidance",
-              "edit_strength"),
+              "history_guidance_scale", "edit_strength"),
 }
 # train settings that only the VAE stage reads, and those both stages read
 VAE_TRAIN_FIELDS = ("vae_batch_size", "vae_lr", "vae_precision")

@@ -190,6 +190,48 @@ def test_history_guidance_hides_the_given_frames_from_the_unconditional_branch_o
     assert torch.equal(given[:2], mask) and torch.equal(x[:2], x[2:])
 
 
+def test_the_given_frames_can_be_guided_apart_from_the_text():
+    # a model whose output says which branch it is: text (t) and marked given frames (g) add up
+    cfg = get_config("smoke")
+    scheduler = make_scheduler(cfg, for_sampling=True)
+    known = torch.randn(2, 4, 6, 4, 4)
+    mask = torch.tensor([[True, True, False, False, False, False]] * 2)
+    seen = []
+
+    def model_fn(x, t, cond):
+        seen.append(x.shape[0])
+        text = cond["x"].view(-1, 1, 1, 1, 1)                         # 1 for the prompt, 0 for ""
+        marked = cond["given_mask"].any(1).float().view(-1, 1, 1, 1, 1)
+        return (3.0 * text + 5.0 * marked).expand_as(x).clone()
+    kw = dict(cond={"x": torch.ones(2)}, uncond={"x": torch.zeros(2)}, steps=1, seed=0,
+              known=Known(known, mask), guide_given=True)
+
+    def pred(**extra):
+        seen.clear()
+        captured = {}
+        step = scheduler.step
+
+        def spy(p, *a, **k):
+            captured["p"] = p
+            return step(p, *a, **k)
+        scheduler.step = spy
+        try:
+            sample(model_fn, scheduler, known.shape, **kw, **extra)
+        finally:
+            scheduler.step = step
+        return float(captured["p"][0, 0, -1, 0, 0]), seen[0]
+    # u = 0, c_text = 3, c_text_frames = 8: u + 2 (c_text - u) + 4 (c_text_frames - c_text) = 26
+    assert pred(guidance_scale=2.0, given_scale=4.0) == (26.0, 6)    # three branches in one call
+    # one weight: u + 2 (c_text_frames - u) = 16, two branches; the same with given_scale = it
+    assert pred(guidance_scale=2.0) == (16.0, 4) == pred(guidance_scale=2.0, given_scale=2.0)
+    # no text guidance, frames at 3: 3 + 3 x 5 = 18; not guided at all: the conditional 8
+    assert pred(guidance_scale=1.0, given_scale=3.0)[0] == 18.0
+    assert pred(guidance_scale=1.0, given_scale=1.0) == (8.0, 2)
+    with pytest.raises(ValueError, match="given_scale .* needs uncond"):
+        sample(model_fn, scheduler, known.shape, cond={"x": torch.ones(2)}, guidance_scale=1.0,
+               given_scale=2.0, guide_given=True, known=Known(known, mask), steps=1, seed=0)
+
+
 def test_an_edit_at_strength_zero_returns_the_input_and_one_runs_the_whole_schedule():
     cfg = get_config("smoke")
     scheduler = make_scheduler(cfg, for_sampling=True)
@@ -378,6 +420,17 @@ def test_every_command_runs(pipe, tmp_path, capsys):
                     ["eval-tasks"], ["probe", "minute"]):
         args = build_parser().parse_args([*command[:1], "--ckpt", ck, *command[1:], "--history-guidance"])
         assert _load_pipeline(args).config.train.history_guidance
+        train = _load_pipeline(build_parser().parse_args(
+            [*command[:1], "--ckpt", ck, *command[1:], "--history-scale", "2.5"])).config.train
+        assert train.history_guidance and train.history_guidance_scale == 2.5
+    assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "connect", "--quiet", "--guidance", "1",
+                 "--history-scale", "2"]) == 0
+    assert "path_error_px_mean" in json.loads(capsys.readouterr().out)["connect"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval-tasks", "--ckpt", ck, "--history-scale", "-1"])
+    assert "--history-scale: must be a finite number, at least 0 (got -1)" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="history_guidance_scale"):
+        get_config("smoke", ["train.history_guidance_scale=-1"])
 
 
 def _circle_path(cx, shape="circle"):
