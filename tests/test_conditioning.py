@@ -13,7 +13,7 @@ from soralite.cli import _load_pipeline, build_parser, main
 from soralite.config import get_config
 from soralite.diffusion import (TASKS, Known, diffusion_loss, draw_tasks, make_scheduler,
                                 next_window, parse_tasks, sample)
-from soralite.eval.tasks import _speed_ratio, best_overall, long_row
+from soralite.eval.tasks import _speed_ratio, best_overall, long_row, speed_fit
 from soralite.language import is_descriptive, parse_description, parse_prompt, turned_round
 from soralite.models import Denoiser, DiT
 from soralite.pipeline import Pipeline
@@ -413,7 +413,9 @@ def test_every_command_runs(pipe, tmp_path, capsys):
                  "--history-guidance"]) == 0
     assert "first_frame_psnr_db" in json.loads(capsys.readouterr().out)["animate"]
     assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "extend", "--quiet", "--guidance", "1"]) == 0
-    assert "new_over_given_speed_median" in json.loads(capsys.readouterr().out)["extend"]["forward"]
+    extend = json.loads(capsys.readouterr().out)["extend"]
+    assert "new_over_given_speed_median" in extend["forward"]
+    assert {"given_frames", "slope", "correlation", "made_mean"} <= set(extend["speed_read"])
     assert main(["eval-tasks", "--ckpt", ck, "--only", "extend", "--guidance", "nan"]) == 2
     assert "guidance must be a finite number" in capsys.readouterr().err
     for command in (["extend", "--prompt", PROMPT, "--clip", "x.gif", "--frames", "4"], ["sample"],
@@ -471,6 +473,18 @@ def test_a_long_videos_identity_is_read_where_the_object_is_whole():
                                             "same_whole_first_window": False, "same_by_window": False,
                                             "same_every_frame": False, "gone_at_the_end": None,
                                             "back": False, "held_at_an_edge": False}
+
+
+def test_the_speed_fit_says_whether_the_given_speed_is_read():
+    true = np.array([0.6, 0.8, 1.0, 1.2, np.nan])
+    assert speed_fit(true, true) == {"pairs": 4, "slope": 1.0, "intercept": 0.0, "correlation": 1.0,
+                                     "error_median": 0.0}
+    ignored = speed_fit(true, np.full(5, 0.96))                     # one speed whatever was given
+    assert ignored["slope"] == 0.0 and ignored["intercept"] == 0.96 and ignored["correlation"] == 0.0
+    half = speed_fit(true, 0.5 * true + 0.45)                      # pulled halfway to a mean
+    assert half["slope"] == 0.5 and half["intercept"] == 0.45 and half["correlation"] == 1.0
+    assert speed_fit([1.0, 1.0, 1.0], [0.5, 0.7, 0.9])["slope"] is None   # nothing to fit
+    assert speed_fit([0.6, 0.8], [0.6, 0.8])["pairs"] == 2
 
 
 def test_the_speed_across_a_seam_is_read_from_the_tracked_object():

@@ -116,7 +116,8 @@ def measure_extend(pipe: Pipeline, n: int = 48, seed: int = 0, frames: int | Non
     """Half of a longer world clip given, the other half made, forward and backward: the given
     frames' PSNR, the new frames next to the seam against the straight-line truth, the object's
     speed after the seam over its speed before it (1: the motion goes on), no object from
-    nowhere, adherence of the whole."""
+    nowhere, adherence of the whole; and whether the made speed follows the given one over
+    clips of many speeds (`speed_read`: the slope of one on the other)."""
     T = pipe.config.world.frames
     new = frames or T
     scenes, clips, captions = _scenes(pipe, n, T + new, seed)
@@ -135,7 +136,43 @@ def measure_extend(pipe: Pipeline, n: int = 48, seed: int = 0, frames: int | Non
             "new_over_given_speed_median": round(float(np.nanmedian(ratio)), 3) if np.isfinite(ratio).any() else None,
             "no_object_from_nowhere": _share(_no_extra(out, captions)),
             "adherence": _share(_adheres(out, captions))}
+    report["speed_read"] = _speed_read(pipe, n, seed)
     return report
+
+
+def speed_fit(true, made) -> dict:
+    """The made speeds against the true ones (px a frame, one pair a clip; pairs with a nan left
+    out): the least-squares line `made = slope x true + intercept` (slope 1: the speed is read;
+    0: one speed whatever was given), the correlation, and the median error. None where fewer
+    than three pairs are left or the true speeds do not vary."""
+    true, made = np.asarray(true, float), np.asarray(made, float)
+    ok = np.isfinite(true) & np.isfinite(made)
+    true, made = true[ok], made[ok]
+    if len(true) < 3 or np.ptp(true) == 0:
+        return {"pairs": int(len(true)), "slope": None, "intercept": None, "correlation": None,
+                "error_median": None}
+    slope, intercept = np.polyfit(true, made, 1)
+    corr = np.corrcoef(true, made)[0, 1] if np.ptp(made) > 0 else 0.0
+    return {"pairs": int(len(true)), "slope": round(float(slope), 3), "intercept": round(float(intercept), 3),
+            "correlation": round(float(corr), 3), "error_median": round(float(np.median(np.abs(made - true))), 3)}
+
+
+def _speed_read(pipe: Pipeline, n: int, seed: int) -> dict:
+    """Does extension read the speed it is given? World clips of the training length, whose
+    speeds span the world's range: the first half given, the second made in one window; the
+    made speed against the true one (`speed_fit`)."""
+    T, c = pipe.config.world.frames, pipe.vae.temporal_compression
+    half = max(c, T // c // 2 * c)
+    scenes, clips, captions = _scenes(pipe, n, T, seed)                  # animate's scenes
+    out = pipe.extend(clips[:, :half], captions, T - half, seed=seed, exact=False)
+
+    def speed(clip, colour):
+        p = _centroids(clip, colour)[half:]
+        return float(np.linalg.norm(p[-1] - p[0]) / max(1, len(p) - 1))
+    true = [speed(x, s.objects[0].colour) for x, s in zip(clips, scenes)]
+    made = [speed(o, s.objects[0].colour) for o, s in zip(out, scenes)]
+    return {"given_frames": half, **speed_fit(true, made),
+            "true_mean": round(float(np.nanmean(true)), 3), "made_mean": round(float(np.nanmean(made)), 3)}
 
 
 def measure_connect(pipe: Pipeline, n: int = 48, seed: int = 0, gap: int = 8) -> dict:
@@ -344,5 +381,5 @@ def evaluate_tasks(pipe: Pipeline, names=None, n: int = 48, seed: int = 0, log=p
 
 
 __all__ = ["MEASURES", "evaluate_tasks", "measure_animate", "measure_extend", "measure_connect",
-           "measure_edit", "best_overall", "measure_loop", "measure_long", "long_row",
+           "measure_edit", "best_overall", "speed_fit", "measure_loop", "measure_long", "long_row",
            "EDIT_STRENGTHS", "LONG_TIMES"]
