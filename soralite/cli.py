@@ -162,9 +162,9 @@ def _history_arg(p: argparse.ArgumentParser) -> None:
                    help="guide towards the given frames as well as the text: the unconditional "
                         "branch sees neither (train.history_guidance; notebook 09)")
     p.add_argument("--history-scale", type=_float_at_least(0.0), default=None, metavar="S",
-                   help="history guidance with the given frames weighed S apart from the text's "
-                        "--guidance (train.history_guidance_scale; one more model call a step); "
-                        "implies --history-guidance")
+                   help="history guidance on the given frames alone, at weight S, where frames "
+                        "are given (the text is not pushed there; --guidance still guides windows "
+                        "with nothing given): train.history_guidance_scale; implies --history-guidance")
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:

@@ -180,9 +180,9 @@ class TrainConfig:
     window_overlap: int = 4               # long videos: latent frames each window shares with the last
     context_noise: float = 0.0            # the noise level given frames are shown at when sampling
     history_guidance: bool = False        # guidance on the given frames too, not on the text alone
-    history_guidance_scale: float = 0.0   # with it: the given frames' own weight, guided apart from
-                                          # the text's guidance_scale (a third model call); 0 = one
-                                          # weight, guidance_scale, for both
+    history_guidance_scale: float = 0.0   # with it, > 0: guidance on the given frames alone at this
+                                          # weight where frames are given (the text not pushed there);
+                                          # 0 = one weight, guidance_scale, for text and frames
     edit_strength: float = 0.5            # SDEdit: the share of the schedule an edit re-runs; the
                                           # best one for colour and shape edits at once (README)
     # native sizes (notebook 10, `soralite/train/buckets.py`)

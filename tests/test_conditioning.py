@@ -190,7 +190,7 @@ def test_history_guidance_hides_the_given_frames_from_the_unconditional_branch_o
     assert torch.equal(given[:2], mask) and torch.equal(x[:2], x[2:])
 
 
-def test_the_given_frames_can_be_guided_apart_from_the_text():
+def test_history_guidance_can_guide_on_the_given_frames_alone():
     # a model whose output says which branch it is: text (t) and marked given frames (g) add up
     cfg = get_config("smoke")
     scheduler = make_scheduler(cfg, for_sampling=True)
@@ -199,12 +199,10 @@ def test_the_given_frames_can_be_guided_apart_from_the_text():
     seen = []
 
     def model_fn(x, t, cond):
-        seen.append(x.shape[0])
+        seen.append(cond["x"].tolist())
         text = cond["x"].view(-1, 1, 1, 1, 1)                         # 1 for the prompt, 0 for ""
-        marked = cond["given_mask"].any(1).float().view(-1, 1, 1, 1, 1)
+        marked = cond["given_mask"].any(1).float().view(-1, 1, 1, 1, 1) if "given_mask" in cond else 0.0
         return (3.0 * text + 5.0 * marked).expand_as(x).clone()
-    kw = dict(cond={"x": torch.ones(2)}, uncond={"x": torch.zeros(2)}, steps=1, seed=0,
-              known=Known(known, mask), guide_given=True)
 
     def pred(**extra):
         seen.clear()
@@ -216,20 +214,28 @@ def test_the_given_frames_can_be_guided_apart_from_the_text():
             return step(p, *a, **k)
         scheduler.step = spy
         try:
-            sample(model_fn, scheduler, known.shape, **kw, **extra)
+            sample(model_fn, scheduler, known.shape, cond={"x": torch.ones(2)}, uncond={"x": torch.zeros(2)},
+                   steps=1, seed=0, known=Known(known, mask), guide_given=True, **extra)
         finally:
             scheduler.step = step
         return float(captured["p"][0, 0, -1, 0, 0]), seen[0]
-    # u = 0, c_text = 3, c_text_frames = 8: u + 2 (c_text - u) + 4 (c_text_frames - c_text) = 26
-    assert pred(guidance_scale=2.0, given_scale=4.0) == (26.0, 6)    # three branches in one call
-    # one weight: u + 2 (c_text_frames - u) = 16, two branches; the same with given_scale = it
-    assert pred(guidance_scale=2.0) == (16.0, 4) == pred(guidance_scale=2.0, given_scale=2.0)
-    # no text guidance, frames at 3: 3 + 3 x 5 = 18; not guided at all: the conditional 8
+    # u = 0, c_text = 3, c_text_frames = 8
+    # one weight: u + 2 (c_text_frames - u) = 16; the branch without sees neither text nor frames
+    assert pred(guidance_scale=2.0) == (16.0, [0.0, 0.0, 1.0, 1.0])
+    # the frames alone at 3: c_text + 3 (c_text_frames - c_text) = 18, whatever the text's weight;
+    # the branch without the frames keeps the prompt
+    assert pred(guidance_scale=2.0, given_scale=3.0) == (18.0, [1.0, 1.0, 1.0, 1.0])
     assert pred(guidance_scale=1.0, given_scale=3.0)[0] == 18.0
-    assert pred(guidance_scale=1.0, given_scale=1.0) == (8.0, 2)
-    with pytest.raises(ValueError, match="given_scale .* needs uncond"):
-        sample(model_fn, scheduler, known.shape, cond={"x": torch.ones(2)}, guidance_scale=1.0,
-               given_scale=2.0, guide_given=True, known=Known(known, mask), steps=1, seed=0)
+    assert pred(guidance_scale=2.0, given_scale=1.0)[0] == 8.0       # weight 1: the conditional
+    assert pred(guidance_scale=1.0)[0] == 8.0                        # no guidance at all
+    # with nothing given, given_scale changes nothing: the text is guided as ever (u + 2 x 3 = 6)
+    seen.clear()
+    plain = sample(model_fn, scheduler, known.shape, cond={"x": torch.ones(2)}, uncond={"x": torch.zeros(2)},
+                   steps=1, seed=0, guidance_scale=2.0, given_scale=3.0, guide_given=True,
+                   noise=torch.zeros(known.shape))
+    assert torch.allclose(plain, sample(model_fn, scheduler, known.shape, cond={"x": torch.ones(2)},
+                                        uncond={"x": torch.zeros(2)}, steps=1, seed=0, guidance_scale=2.0,
+                                        noise=torch.zeros(known.shape)))
 
 
 def test_an_edit_at_strength_zero_returns_the_input_and_one_runs_the_whole_schedule():

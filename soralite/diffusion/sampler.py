@@ -96,27 +96,21 @@ def guided_prediction(model_fn: Callable, x_t: torch.Tensor, t: torch.Tensor, co
 
 def _frame_guided(model_fn, scheduler, x, t, timestep, cond, uncond, guidance_scale, clean, noise, m,
                   given_scale: float | None = None):
-    """Guidance on the text and the given frames together: the unconditional branch sees neither
-    (its given frames noised to the current level, like the frames it makes, and unmarked).
-    With `given_scale` (another weight for the given frames than the text's) the two are guided
-    apart, as History-Guided Video Diffusion composes them: a third branch sees the text and not
-    the frames, and `u + s_text (c_text - u) + s_given (c_text_frames - c_text)`; with
-    `given_scale == guidance_scale` that is the one-weight `u + s (c_text_frames - u)`."""
+    """History guidance. One weight (`given_scale` None): on the text and the given frames
+    together, the unconditional branch seeing neither (its given frames noised to the current
+    level, like the frames it makes, and unmarked): `u + s (c_text_frames - u)`. With
+    `given_scale`: on the given frames alone, the branch without them keeping the text, as
+    History-Guided Video Diffusion's history guidance: `c_text + s_given (c_text_frames -
+    c_text)`; the text itself is not pushed."""
     B = x.shape[0]
     now = torch.as_tensor(timestep).reshape(1).expand(B).to(x.device)   # (B,) the scheduler's dtype
     x_u = torch.where(m, scheduler.add_noise(clean, noise, now).to(x.dtype), x)
     t_u = torch.full_like(t, float(timestep))                           # one level for every frame
-
-    def unmarked(c):
-        return {**c, "given": torch.zeros_like(c["given"]), "given_mask": torch.zeros_like(c["given_mask"])}
-    if given_scale is None or given_scale == guidance_scale:
-        both = concat_cond(unmarked(uncond), cond)
-        pred_u, pred_c = model_fn(torch.cat([x_u, x]), torch.cat([t_u, t]), both).chunk(2)
-        return cfg_combine(pred_u, pred_c, guidance_scale)
-    three = concat_cond(concat_cond(unmarked(uncond), unmarked(cond)), cond)
-    pred_u, pred_text, pred_c = model_fn(torch.cat([x_u, x_u, x]), torch.cat([t_u, t_u, t]),
-                                         three).chunk(3)
-    return cfg_combine(pred_u, pred_text, guidance_scale) + given_scale * (pred_c - pred_text)
+    without = uncond if given_scale is None else cond
+    without = {**without, "given": torch.zeros_like(without["given"]),
+               "given_mask": torch.zeros_like(without["given_mask"])}
+    pred_u, pred_c = model_fn(torch.cat([x_u, x]), torch.cat([t_u, t]), concat_cond(without, cond)).chunk(2)
+    return cfg_combine(pred_u, pred_c, guidance_scale if given_scale is None else given_scale)
 
 
 @torch.no_grad()
@@ -144,8 +138,9 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
       Diffusion", Song et al. 2025): the unconditional branch sees neither the text nor the
       given frames (they are noised to the current level, like the frames it makes, and left
       unmarked), so that guidance pushes towards the given frames as well as towards the text.
-      `given_scale` weighs the given frames apart from the text (`guidance_scale`), one more
-      model call a step; None: one weight for both.
+      With `given_scale`, guidance on the given frames alone in a window that has them: the
+      branch without them keeps the text, and the text is not pushed there (`guidance_scale`
+      still guides windows with nothing given).
     - `strength` with `init` (SDEdit, Meng et al. 2022): start from `init` noised to the
       `strength` share of the schedule and re-run only that share (0 returns `init`, 1 is a
       fresh sample); first-order schedulers only.
@@ -154,8 +149,6 @@ def sample(model_fn: Callable, scheduler, shape: tuple[int, ...], cond: Cond = N
     if guidance_scale != 1.0 and uncond is None:
         raise ValueError(f"guidance_scale={guidance_scale} needs uncond (the unconditional input); "
                          "pass uncond, or guidance_scale=1.0 for no guidance")
-    if given_scale is not None and guide_given and uncond is None:
-        raise ValueError("given_scale (guidance on the given frames) needs uncond, the unconditional input")
     if generator is not None and seed is not None:
         raise ValueError("pass generator or seed, not both")
     batch = shape[0]
