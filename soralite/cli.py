@@ -128,14 +128,14 @@ def _int_at_least(low: int):
     return parse
 
 
-def _float_at_least(low: float):
+def _float_above(low: float):
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a finite number, at least {low:g} (got {text!r})") from None
-        if not math.isfinite(value) or value < low:
-            raise argparse.ArgumentTypeError(f"must be a finite number, at least {low:g} (got {text})")
+            raise argparse.ArgumentTypeError(f"must be a finite number above {low:g} (got {text!r})") from None
+        if not math.isfinite(value) or value <= low:
+            raise argparse.ArgumentTypeError(f"must be a finite number above {low:g} (got {text})")
         return value
     return parse
 
@@ -161,7 +161,7 @@ def _history_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history-guidance", action="store_true",
                    help="guide towards the given frames as well as the text: the unconditional "
                         "branch sees neither (train.history_guidance; notebook 09)")
-    p.add_argument("--history-scale", type=_float_at_least(0.0), default=None, metavar="S",
+    p.add_argument("--history-scale", type=_float_above(0.0), default=None, metavar="S",
                    help="history guidance on the given frames alone, at weight S, where frames "
                         "are given (the text is not pushed there; --guidance still guides windows "
                         "with nothing given): train.history_guidance_scale; implies --history-guidance")

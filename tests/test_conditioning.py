@@ -434,9 +434,10 @@ def test_every_command_runs(pipe, tmp_path, capsys):
     assert main(["eval-tasks", "--ckpt", ck, "--n", "2", "--only", "connect", "--quiet", "--guidance", "1",
                  "--history-scale", "2"]) == 0
     assert "path_error_px_mean" in json.loads(capsys.readouterr().out)["connect"]
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["eval-tasks", "--ckpt", ck, "--history-scale", "-1"])
-    assert "--history-scale: must be a finite number, at least 0 (got -1)" in capsys.readouterr().err
+    for bad in ("-1", "0", "nan"):                      # 0 would be the config's "one weight"
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["eval-tasks", "--ckpt", ck, "--history-scale", bad])
+        assert f"--history-scale: must be a finite number above 0 (got {bad})" in capsys.readouterr().err
     with pytest.raises(ValueError, match="history_guidance_scale"):
         get_config("smoke", ["train.history_guidance_scale=-1"])
 

@@ -109,8 +109,9 @@ def _frame_guided(model_fn, scheduler, x, t, timestep, cond, uncond, guidance_sc
     without = uncond if given_scale is None else cond
     without = {**without, "given": torch.zeros_like(without["given"]),
                "given_mask": torch.zeros_like(without["given_mask"])}
-    pred_u, pred_c = model_fn(torch.cat([x_u, x]), torch.cat([t_u, t]), concat_cond(without, cond)).chunk(2)
-    return cfg_combine(pred_u, pred_c, guidance_scale if given_scale is None else given_scale)
+    pred_without, pred_c = model_fn(torch.cat([x_u, x]), torch.cat([t_u, t]),
+                                    concat_cond(without, cond)).chunk(2)
+    return cfg_combine(pred_without, pred_c, guidance_scale if given_scale is None else given_scale)
 
 
 @torch.no_grad()

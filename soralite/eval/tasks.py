@@ -163,6 +163,8 @@ def _speed_read(pipe: Pipeline, n: int, seed: int) -> dict:
     made speed against the true one (`speed_fit`)."""
     T, c = pipe.config.world.frames, pipe.vae.temporal_compression
     half = max(c, T // c // 2 * c)
+    if T - half < 2:                                                    # nothing to read a speed over
+        return {"given_frames": half, **speed_fit([], []), "true_mean": None, "made_mean": None}
     scenes, clips, captions = _scenes(pipe, n, T, seed)                  # animate's scenes
     out = pipe.extend(clips[:, :half], captions, T - half, seed=seed, exact=False)
 
