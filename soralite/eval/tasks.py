@@ -77,11 +77,13 @@ def _speed_ratio(clip, colour, given: int, direction: str, frames: int = 8) -> f
         old, new = c[given - k:given], c[given:given + k]
     else:
         old, new = c[len(c) - given:len(c) - given + k], c[len(c) - given - k:len(c) - given]
+    v_old = _speed(old)
+    return float(_speed(new) / v_old) if np.isfinite(v_old) and v_old > 0.1 else float("nan")
 
-    def speed(p):
-        return np.linalg.norm(p[-1] - p[0]) / max(1, len(p) - 1)
-    v_old = speed(old)
-    return float(speed(new) / v_old) if np.isfinite(v_old) and v_old > 0.1 else float("nan")
+
+def _speed(points) -> float:
+    """Pixels a frame from the first of `points (T, 2)` to the last (nan where either is)."""
+    return float(np.linalg.norm(points[-1] - points[0]) / max(1, len(points) - 1))
 
 
 def _adheres(clips, captions) -> list[bool]:
@@ -167,12 +169,8 @@ def _speed_read(pipe: Pipeline, n: int, seed: int) -> dict:
         return {"given_frames": half, **speed_fit([], []), "true_mean": None, "made_mean": None}
     scenes, clips, captions = _scenes(pipe, n, T, seed)                  # animate's scenes
     out = pipe.extend(clips[:, :half], captions, T - half, seed=seed, exact=False)
-
-    def speed(clip, colour):
-        p = _centroids(clip, colour)[half:]
-        return float(np.linalg.norm(p[-1] - p[0]) / max(1, len(p) - 1))
-    true = [speed(x, s.objects[0].colour) for x, s in zip(clips, scenes)]
-    made = [speed(o, s.objects[0].colour) for o, s in zip(out, scenes)]
+    true = [_speed(_centroids(x, s.objects[0].colour)[half:]) for x, s in zip(clips, scenes)]
+    made = [_speed(_centroids(o, s.objects[0].colour)[half:]) for o, s in zip(out, scenes)]
     return {"given_frames": half, **speed_fit(true, made),
             "true_mean": round(float(np.nanmean(true)), 3), "made_mean": round(float(np.nanmean(made)), 3)}
 
